@@ -1,0 +1,53 @@
+# ShopAI: `make run` starts the shop, `make test` runs every check. Both set themselves up.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
+
+# apt-get as root, or through sudo when there is one.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBIAN_TEST_PACKAGES := chromium
+
+.PHONY: run test lint format bench-catalog debian-test-packages clean
+
+$(BIN)/shopai: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/shopai
+	SHOPAI_ENV=development $(BIN)/shopai db upgrade
+	SHOPAI_ENV=development $(BIN)/shopai seed-demo --if-empty
+	@SHOPAI_ENV=development $(BIN)/shopai admins
+	@echo "ShopAI on http://$(HOST):$(PORT)/"
+	SHOPAI_ENV=development $(BIN)/shopai run --host $(HOST) --port $(PORT)
+
+debian-test-packages:
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: $(BIN)/shopai
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/shopai
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(BIN)/shopai debian-test-packages lint
+	$(BIN)/pytest
+
+bench-catalog: $(BIN)/shopai
+	$(BIN)/python bench/catalog.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""ShopAI: a Flask shop whose catalog is the truth and whose AI features add language."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from environment settings, overridden by `config` (tests use this)."""
+    instance_path = os.environ.get("SHOPAI_INSTANCE_PATH") or Path.cwd() / "instance"
+    app = Flask(__name__, instance_path=str(Path(instance_path).resolve()))
+
+    from .config import load_settings
+
+    app.config.from_mapping(load_settings(app.instance_path))
+    if config:
+        app.config.from_mapping(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(app.config["SHOPAI_UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    from .errors import register_error_handlers
+    from .security import register_security_headers
+    from .templating import register_template_helpers
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_template_helpers(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401 - every table known before Alembic looks
+    from .auth.services import load_user
+    from .extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(load_user)
+
+    if app.config["SHOPAI_BEHIND_PROXY"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    with app.app_context():
+        from .db_setup import configure_engine
+
+        configure_engine(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import admin, api, auth, catalog, images, search
+
+    for module in (catalog, search, admin, auth, api, images):
+        app.register_blueprint(module.bp)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import admins_command, create_admin_command, seed_demo_command
+
+    for command in (seed_demo_command, create_admin_command, admins_command):
+        app.cli.add_command(command)

@@ -1,0 +1,74 @@
+"""Catalog tables: the truth every AI feature is checked against."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..db_types import Money, UTCDateTime, utcnow
+from ..extensions import db
+
+if TYPE_CHECKING:
+    from ..images.models import ProductImage
+
+
+class Category(db.Model):
+    __tablename__ = "category"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    products: Mapped[list[Product]] = relationship(back_populates="category")
+
+    def __repr__(self) -> str:
+        return f"<Category {self.id} {self.name!r}>"
+
+
+# Names differing only in case ("Phones" / "phones") are the same category.
+Index("uq_category_name_lower", func.lower(Category.name), unique=True)
+
+
+class Product(db.Model):
+    __tablename__ = "product"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        Index("ix_product_category_price", "category_id", "price"),
+        Index("ix_product_created_at", "created_at"),
+        Index("ix_product_price", "price"),
+        Index("ix_product_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal] = mapped_column(Money)
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id", ondelete="RESTRICT"))
+    featured: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category] = relationship(back_populates="products", lazy="joined")
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product",
+        cascade="all, delete-orphan",
+        order_by="ProductImage.id",
+        lazy="selectin",
+    )
+
+    @property
+    def image(self) -> ProductImage | None:
+        """The image shown for the product: the chosen one, else the newest."""
+        chosen = [image for image in self.images if image.chosen]
+        if chosen:
+            return chosen[-1]
+        return self.images[-1] if self.images else None
+
+    def __repr__(self) -> str:
+        return f"<Product {self.id} {self.name!r}>"

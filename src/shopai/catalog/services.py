@@ -1,0 +1,178 @@
+"""Catalog rules: unique names and slugs, safe deletes, listings.
+
+Views call these with plain values; nothing here knows about requests.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy import func, or_, select
+
+from ..extensions import db
+from ..images.services import delete_unreferenced
+from ..text import slugify
+from .models import Category, Product
+
+
+class CatalogError(ValueError):
+    """A catalog rule was broken; the message is safe to show to the admin."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def unique_slug(model: type[Category] | type[Product], name: str, exclude_id: int | None) -> str:
+    base = slugify(name, fallback=model.__tablename__)
+    if base.isdigit():  # an all-digit slug would read as an id in URLs
+        base = f"{model.__tablename__}-{base}"
+    taken_query = select(model.slug).where(model.slug.like(f"{base}%"))
+    if exclude_id is not None:
+        taken_query = taken_query.where(model.id != exclude_id)
+    taken = set(db.session.scalars(taken_query))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def categories() -> list[Category]:
+    return list(db.session.scalars(select(Category).order_by(Category.name)))
+
+
+def category_product_counts() -> dict[int, int]:
+    rows = db.session.execute(
+        select(Product.category_id, func.count(Product.id)).group_by(Product.category_id)
+    )
+    return {category_id: count for category_id, count in rows}
+
+
+def find_category(key: str | int) -> Category | None:
+    """A category by id, slug or name: the book's URLs use ids and names, ours use slugs."""
+    if isinstance(key, int) or key.isdigit():
+        return db.session.get(Category, int(key))
+    by_slug_or_name = or_(Category.slug == key, func.lower(Category.name) == key.lower())
+    return db.session.scalar(select(Category).where(by_slug_or_name).limit(1))
+
+
+def _check_category_name(name: str, exclude_id: int | None) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise CatalogError("A category needs a name.", field="name")
+    # Exact, case-insensitive comparison: "Phone" is a different category from "Phones".
+    clash = select(Category.id).where(func.lower(Category.name) == name.lower())
+    if exclude_id is not None:
+        clash = clash.where(Category.id != exclude_id)
+    if db.session.scalar(clash) is not None:
+        raise CatalogError(f"A category named “{name}” already exists.", field="name")
+    return name
+
+
+def create_category(name: str, description: str = "") -> Category:
+    name = _check_category_name(name, exclude_id=None)
+    category = Category(
+        name=name, slug=unique_slug(Category, name, None), description=description.strip()
+    )
+    db.session.add(category)
+    db.session.commit()
+    return category
+
+
+def update_category(category: Category, name: str, description: str = "") -> Category:
+    name = _check_category_name(name, exclude_id=category.id)
+    if name != category.name:
+        category.slug = unique_slug(Category, name, category.id)
+    category.name = name
+    category.description = description.strip()
+    db.session.commit()
+    return category
+
+
+def delete_category(category: Category) -> None:
+    """Refuse to delete a category that still holds products: nothing is lost silently."""
+    count = db.session.scalar(select(func.count(Product.id)).where(Product.category == category))
+    if count:
+        raise CatalogError(
+            f"“{category.name}” still holds {count} product(s); move or delete them first."
+        )
+    db.session.delete(category)
+    db.session.commit()
+
+
+def create_product(
+    *,
+    name: str,
+    price: Decimal,
+    category: Category,
+    description: str = "",
+    featured: bool = False,
+) -> Product:
+    name = " ".join(name.split())
+    product = Product(
+        name=name,
+        slug=unique_slug(Product, name, None),
+        price=price,
+        category=category,
+        description=description.strip(),
+        featured=featured,
+    )
+    db.session.add(product)
+    db.session.commit()
+    return product
+
+
+def update_product(
+    product: Product,
+    *,
+    name: str,
+    price: Decimal,
+    category: Category,
+    description: str = "",
+    featured: bool = False,
+) -> Product:
+    name = " ".join(name.split())
+    if name != product.name:
+        product.slug = unique_slug(Product, name, product.id)
+    product.name = name
+    product.price = price
+    product.category = category
+    product.description = description.strip()
+    product.featured = featured
+    db.session.commit()
+    return product
+
+
+def catalog_has_products() -> bool:
+    return db.session.scalar(select(Product.id).limit(1)) is not None
+
+
+def find_product(key: str | int) -> Product | None:
+    if isinstance(key, int) or key.isdigit():
+        return db.session.get(Product, int(key))
+    return db.session.scalar(select(Product).where(Product.slug == key))
+
+
+def newest_products(limit: int = 8) -> list[Product]:
+    query = select(Product).order_by(Product.created_at.desc(), Product.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def featured_products(limit: int = 8) -> list[Product]:
+    query = select(Product).where(Product.featured).order_by(Product.name).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def product_page(page: int, per_page: int, category: Category | None = None) -> Pagination:
+    query = select(Product).order_by(Product.name, Product.id)
+    if category is not None:
+        query = query.where(Product.category_id == category.id)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+
+
+def delete_product(product: Product) -> None:
+    hashes = [image.content_hash for image in product.images]
+    db.session.delete(product)
+    db.session.commit()
+    delete_unreferenced(hashes)

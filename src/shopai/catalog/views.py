@@ -1,0 +1,57 @@
+"""Shopper pages. The book's URLs (`/home`, `/products/<page>`, `/product/<id>`...) stay valid."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from ..web import page_arg
+from . import bp, services
+
+
+@bp.route("/home")
+@bp.route("/")
+def home() -> str:
+    return render_template(
+        "catalog/home.html",
+        featured=services.featured_products(8),
+        newest=services.newest_products(8),
+        categories=services.categories(),
+    )
+
+
+@bp.route("/products")
+@bp.route("/products/<int:page>")
+def products(page: int | None = None) -> str:
+    pagination = services.product_page(page or page_arg(), per_page=_per_page())
+    return render_template("catalog/products.html", pagination=pagination)
+
+
+@bp.route("/product/<key>")
+def product(key: str) -> str | Response:
+    item = services.find_product(key) or abort(404)
+    if key != item.slug:  # one canonical address per product
+        return redirect(url_for("catalog.product", key=item.slug), code=301)
+    return render_template("catalog/product.html", product=item)
+
+
+@bp.route("/categories")
+def categories() -> str:
+    return render_template(
+        "catalog/categories.html",
+        categories=services.categories(),
+        counts=services.category_product_counts(),
+    )
+
+
+@bp.route("/category/<key>")
+def category(key: str) -> str | Response:
+    item = services.find_category(key) or abort(404)
+    if key != item.slug:
+        return redirect(url_for("catalog.category", key=item.slug), code=301)
+    pagination = services.product_page(page_arg(), per_page=_per_page(), category=item)
+    return render_template("catalog/category.html", category=item, pagination=pagination)
+
+
+def _per_page() -> int:
+    return current_app.config["SHOPAI_PER_PAGE"]

@@ -1,0 +1,83 @@
+"""The `shopai` command: the Flask CLI for this app plus shop commands.
+
+`shopai run`, `shopai db upgrade`, `shopai routes` come from Flask and
+Flask-Migrate; `seed-demo` and `create-admin` are defined here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import create_app
+from .auth.services import AccountError, admin_emails, create_admin
+from .catalog.services import catalog_has_products
+from .config import ConfigError
+from .demo import load_demo_catalog
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only seed a catalog that has no products yet.")
+@with_appcontext
+def seed_demo_command(if_empty: bool) -> None:
+    """Load the bundled electronics catalog (safe to run again)."""
+    if if_empty and catalog_has_products():
+        click.echo("Catalog already has products; demo data not loaded.")
+        return
+    result = load_demo_catalog(progress=_progress_bar)
+    click.echo(
+        f"Demo catalog: {result.categories_added} categories and "
+        f"{result.products_added} products added, {result.products_skipped} already present."
+    )
+
+
+def _progress_bar(items: list, label: str):
+    return click.progressbar(items, label=label, show_pos=True)
+
+
+@click.command("create-admin")
+@click.option("--email", prompt=True, help="Login email of the admin.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters. Omit to be asked without echo.",
+)
+@with_appcontext
+def create_admin_command(email: str, password: str) -> None:
+    """Create an admin account, or reset the password of an existing one."""
+    try:
+        user = create_admin(email, password)
+    except AccountError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(f"Admin {user.email} is ready; sign in at /login.")
+
+
+@click.command("admins")
+@with_appcontext
+def admins_command() -> None:
+    """List admin accounts, or say how to create the first one."""
+    emails = admin_emails()
+    if emails:
+        click.echo("Admins: " + ", ".join(emails) + " (sign in at /login)")
+    else:
+        click.echo("No admin yet. Create one with: .venv/bin/shopai create-admin")
+
+
+cli = FlaskGroup(
+    create_app=create_app,
+    load_dotenv=True,
+    help="ShopAI management commands (the Flask CLI for this app).",
+)
+
+
+def main() -> None:
+    """Entry point of the `shopai` script; a bad setting ends with its message, not a traceback."""
+    try:
+        cli.main()
+    except ConfigError as exc:
+        click.echo(f"Configuration error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,41 @@
+"""Errors as JSON for API clients and as pages for browsers."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, make_response, render_template
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from .extensions import db
+from .web import wants_json
+
+# Headers that carry meaning on an error response and must survive re-rendering.
+_KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
+
+
+def handle_http_error(error: HTTPException) -> Response:
+    """Every HTTP error, including the 500 Flask raises for unhandled exceptions.
+
+    Flask logs the original exception (and re-raises it under test) before
+    calling this, so nothing here swallows a traceback.
+    """
+    original = error.get_response()
+    code = error.code or 500
+    if code < 400:  # a redirect raised as an exception
+        return original
+    if code >= 500:
+        db.session.rollback()
+    if wants_json():
+        body = {"error": {"code": code, "name": error.name, "message": error.description}}
+        response = make_response(jsonify(body), code)
+    else:
+        html = render_template("errors/error.html", error=error, code=code)
+        response = make_response(html, code)
+    for header in _KEPT_HEADERS:
+        if header in original.headers:
+            response.headers[header] = original.headers[header]
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)

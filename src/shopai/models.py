@@ -1,0 +1,7 @@
+"""Import every model so metadata is complete (Alembic autogenerate, create_all in tools)."""
+
+from .auth.models import User
+from .catalog.models import Category, Product
+from .images.models import ProductImage
+
+__all__ = ["Category", "Product", "ProductImage", "User"]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..catalog.services import categories, find_category
+from ..web import page_arg
+from . import bp
+from .forms import SearchForm
+from .services import search_products
+
+
+def bound_search_form() -> SearchForm:
+    """The search form read from the query string, with category choices filled in."""
+    form = SearchForm(formdata=request.args)
+    form.category.choices = [("", "All categories")] + [(c.slug, c.name) for c in categories()]
+    return form
+
+
+@bp.route("/search")
+def search() -> tuple[str, int]:
+    form = bound_search_form()
+    valid = form.validate()
+    filters = form.filters()
+    if not valid or form.category.errors:
+        return render_template("search/results.html", form=form, pagination=None), 400
+    pagination = search_products(filters, page_arg(), current_app.config["SHOPAI_PER_PAGE"])
+    return render_template("search/results.html", form=form, pagination=pagination), 200
+
+
+@bp.route("/product-search")
+@bp.route("/product-search/<int:page>")
+def product_search(page: int = 1) -> Response:
+    """The cookbook's search URL and field names (`name`, `price`, `category`).
+
+    The book also filtered on a `company` column that never existed; it is ignored.
+    """
+    args: dict[str, str | int] = {}
+    if name := request.args.get("name", "").strip():
+        args["q"] = name
+    if price := request.args.get("price", "").strip():
+        args["min_price"] = args["max_price"] = price
+    if category_key := request.args.get("category", "").strip():
+        category = find_category(category_key)
+        args["category"] = category.slug if category else category_key
+    if page > 1:
+        args["page"] = page
+    return redirect(url_for("search.search", **args))

@@ -1,0 +1,33 @@
+"""Jinja filters and globals shared by every template."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, request, url_for
+
+from .images.models import ProductImage
+
+
+def money(value: Decimal | None) -> str:
+    return "" if value is None else f"${value:,.2f}"
+
+
+def page_url(page: int) -> str:
+    """The current page's URL with another page number; every filter in the query survives."""
+    args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), "page": page}
+    return url_for(request.endpoint or "catalog.home", **args)
+
+
+def image_url(image: ProductImage | None, *, thumbnail: bool = False) -> str:
+    if image is None:
+        return url_for("static", filename="img/placeholder.svg")
+    path = image.thumbnail_path if thumbnail else image.path
+    return url_for("images.media", filename=path)
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_global(page_url)
+    app.add_template_global(image_url)

@@ -1,0 +1,92 @@
+from decimal import Decimal
+
+import pytest
+
+from shopai.catalog import services as catalog
+from shopai.catalog.models import Product
+from shopai.extensions import db
+from shopai.images.services import attach_image, image_store, store_image
+
+from ..factories import image_bytes, make_category, make_product
+
+
+def test_category_names_are_unique_ignoring_case(app):
+    make_category("Phones")
+    with pytest.raises(catalog.CatalogError, match="already exists"):
+        make_category("phones")
+
+
+def test_a_name_contained_in_another_is_not_a_duplicate(app):
+    """The book refused "Phone" because "Phones" contains it (a substring check)."""
+    make_category("Phones")
+    assert make_category("Phone").slug == "phone"
+
+
+def test_slugs_stay_unique(app):
+    first = make_product("My Product")
+    second = make_product("My_Product", category=first.category)
+    third = make_product("My  Product!", category=first.category)
+    assert [first.slug, second.slug, third.slug] == ["my-product", "my-product-2", "my-product-3"]
+
+
+def test_all_digit_names_do_not_get_id_like_slugs(app):
+    product = make_product("2024")
+    assert product.slug == "product-2024"
+    assert catalog.find_product(product.slug) == product
+
+
+def test_price_keeps_its_cents(app):
+    product = make_product(price="1999.99")
+    db.session.expire_all()
+    assert db.session.get(Product, product.id).price == Decimal("1999.99")
+
+
+def test_rename_updates_slug(app):
+    product = make_product("Old Name")
+    catalog.update_product(
+        product,
+        name="New Name",
+        price=Decimal("5.00"),
+        category=product.category,
+        description="",
+    )
+    assert product.slug == "new-name"
+
+
+def test_a_category_with_products_is_not_deleted(app):
+    product = make_product()
+    with pytest.raises(catalog.CatalogError, match="still holds 1 product"):
+        catalog.delete_category(product.category)
+    catalog.delete_product(product)
+    catalog.delete_category(product.category)
+    assert catalog.categories() == []
+
+
+def test_deleting_a_product_removes_images_no_one_else_uses(app):
+    shared = store_image(image_bytes(color=(1, 2, 3)))
+    own = store_image(image_bytes(color=(4, 5, 6)))
+    first, second = make_product("First"), make_product("Second", category=make_category("Two"))
+    attach_image(first, shared)
+    attach_image(first, own)
+    attach_image(second, shared)
+    catalog.delete_product(first)
+    remaining = {path.name for path in image_store().root.rglob("*.webp")}
+    assert f"{shared.content_hash}.webp" in remaining
+    assert f"{own.content_hash}.webp" not in remaining
+
+
+def test_newest_image_is_shown(app):
+    product = make_product()
+    attach_image(product, store_image(image_bytes(color=(9, 9, 9))))
+    latest = attach_image(product, store_image(image_bytes(color=(8, 8, 8))))
+    assert product.image == latest
+    assert [image.chosen for image in product.images] == [False, True]
+
+
+def test_listing_paginates_by_name(app):
+    category = make_category()
+    for name in ["Charlie", "Alpha", "Bravo"]:
+        make_product(name, category=category)
+    page = catalog.product_page(1, per_page=2)
+    assert [p.name for p in page.items] == ["Alpha", "Bravo"]
+    assert page.pages == 2

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from shopai.config import ConfigError, load_settings
+
+
+def test_production_requires_a_secret_key(tmp_path: Path):
+    with pytest.raises(ConfigError, match="SECRET_KEY is required"):
+        load_settings(str(tmp_path), {"SHOPAI_ENV": "production"})
+
+
+def test_production_refuses_a_short_secret_key(tmp_path: Path):
+    with pytest.raises(ConfigError, match="at least 16"):
+        load_settings(str(tmp_path), {"SECRET_KEY": "short"})
+
+
+def test_development_generates_and_keeps_a_local_key(tmp_path: Path):
+    first = load_settings(str(tmp_path), {"SHOPAI_ENV": "development"})["SECRET_KEY"]
+    again = load_settings(str(tmp_path), {"SHOPAI_ENV": "development"})["SECRET_KEY"]
+    assert first == again and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_defaults_are_safe(tmp_path: Path):
+    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32})
+    assert settings["DEBUG"] is False
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'shopai.db'}"
+    assert settings["SHOPAI_UPLOAD_DIR"] == str(tmp_path / "uploads")
+    assert settings["SESSION_COOKIE_HTTPONLY"] is True
+    assert settings["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert settings["SESSION_COOKIE_SECURE"] is False
+    assert settings["MAX_CONTENT_LENGTH"] == 8 * 1024 * 1024
+
+
+def test_https_marks_cookies_secure(tmp_path: Path):
+    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, "SHOPAI_HTTPS": "true"})
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["REMEMBER_COOKIE_SECURE"] is True
+
+
+def test_debug_is_never_on_in_production(tmp_path: Path):
+    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, "SHOPAI_DEBUG": "1"})
+    assert settings["DEBUG"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SHOPAI_ENV", "staging", "SHOPAI_ENV must be one of"),
+        ("SHOPAI_MAX_UPLOAD_MB", "lots", "SHOPAI_MAX_UPLOAD_MB must be an integer"),
+        ("SHOPAI_PER_PAGE", "0", "SHOPAI_PER_PAGE must be at least 1"),
+        ("SHOPAI_HTTPS", "maybe", "SHOPAI_HTTPS must be true or false"),
+    ],
+)
+def test_malformed_settings_name_the_variable(tmp_path: Path, name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, name: value})
+
+
+def test_heroku_style_postgres_urls_are_accepted(tmp_path: Path):
+    settings = load_settings(
+        str(tmp_path), {"SECRET_KEY": "x" * 32, "DATABASE_URL": "postgres://u:p@db/shop"}
+    )
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql://u:p@db/shop"

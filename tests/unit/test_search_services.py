@@ -1,0 +1,80 @@
+from decimal import Decimal
+
+import pytest
+
+from shopai.catalog import services as catalog
+from shopai.search.services import SearchFilters, search_products
+
+from ..factories import make_category, make_product
+
+
+@pytest.fixture
+def shop(app):
+    audio = make_category("Headphones")
+    laptops = make_category("Laptops")
+    make_product("Kestrel K7 Wireless Headphones", "199.00", audio, "Noise cancelling, 30 h.")
+    make_product("Kestrel Buds Mini", "59.00", audio, "Tiny wireless earbuds.")
+    make_product("Altura Book 14", "899.00", laptops, "A light laptop with 16 GB of memory.")
+    make_product("Altura Book Pro 16", "1899.00", laptops, "Wireless charging dock included.")
+    return {"audio": audio, "laptops": laptops}
+
+
+def names(filters: SearchFilters, page: int = 1, per_page: int = 10) -> list[str]:
+    return [p.name for p in search_products(filters, page, per_page).items]
+
+
+def test_words_match_as_prefixes_in_any_order(shop):
+    assert names(SearchFilters(q="nois kestr")) == ["Kestrel K7 Wireless Headphones"]
+
+
+def test_name_matches_rank_above_description_matches(shop):
+    found = names(SearchFilters(q="wireless"))
+    assert found[0] == "Kestrel K7 Wireless Headphones"
+    assert set(found) == {
+        "Kestrel K7 Wireless Headphones",
+        "Kestrel Buds Mini",
+        "Altura Book Pro 16",
+    }
+
+
+def test_category_name_is_searchable(shop):
+    assert set(names(SearchFilters(q="laptops"))) == {"Altura Book 14", "Altura Book Pro 16"}
+
+
+def test_filters_combine(shop):
+    filters = SearchFilters(
+        q="wireless", category=shop["audio"], min_price=Decimal("100"), max_price=Decimal("250")
+    )
+    assert names(filters) == ["Kestrel K7 Wireless Headphones"]
+
+
+def test_sorting_by_price(shop):
+    assert names(SearchFilters(sort="price_desc"))[0] == "Altura Book Pro 16"
+    assert names(SearchFilters(sort="price_asc"))[0] == "Kestrel Buds Mini"
+
+
+@pytest.mark.parametrize("q", ['"', "NOT", "AND OR", "name:x", "*", "a*b)", "NEAR(a b)", "'"])
+def test_query_syntax_is_treated_as_text(shop, q):
+    search_products(SearchFilters(q=q), 1, 10)  # must not raise an FTS syntax error
+
+
+def test_punctuation_only_query_lists_everything(shop):
+    assert len(names(SearchFilters(q="!!!"))) == 4
+
+
+def test_index_follows_updates_renames_and_deletes(shop):
+    product = catalog.find_product("kestrel-buds-mini")
+    catalog.update_product(
+        product, name="Orbit Buds", price=product.price, category=product.category
+    )
+    assert names(SearchFilters(q="kestrel buds")) == []
+    assert names(SearchFilters(q="orbit")) == ["Orbit Buds"]
+    catalog.update_category(shop["audio"], "Audio")
+    assert "Orbit Buds" in names(SearchFilters(q="audio"))
+    catalog.delete_product(product)
+    assert names(SearchFilters(q="orbit")) == []
+
+
+def test_accents_are_folded(app):
+    make_product("Café Grinder", category=make_category("Kitchen"))
+    assert names(SearchFilters(q="cafe")) == ["Café Grinder"]
