@@ -7,7 +7,7 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "webp", "gif"]
 
@@ -38,7 +38,7 @@ class ProductForm(FlaskForm):
 
     def validate_price(self, field: DecimalField) -> None:
         if field.data is not None and field.data != field.data.quantize(Decimal("0.01")):
-            raise ValueError("Use at most two decimals.")
+            raise ValidationError("Use at most two decimals.")
 
 
 class ImageForm(FlaskForm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf.file import FileStorage
 from werkzeug.wrappers import Response
+from wtforms import SelectChoice
 
 from ..auth.decorators import admin_required
 from ..catalog import services as catalog
@@ -20,7 +21,7 @@ View = str | Response | tuple[str, int]
 
 
 def _category_choices(form: ProductForm) -> None:
-    form.category.choices = [(c.id, c.name) for c in catalog.categories()]
+    form.category.choices = [SelectChoice(c.id, c.name) for c in catalog.categories()]
 
 
 def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:

@@ -3,13 +3,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, SearchField, SelectField
+from wtforms import DecimalField, SearchField, SelectChoice, SelectField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from ..catalog.services import find_category
 from .services import SORTS, SearchFilters
 
 MAX_PRICE = Decimal("99999999.99")
+ALL_CATEGORIES = SelectChoice("", "All categories")
 
 
 class SearchForm(FlaskForm):
@@ -19,14 +20,18 @@ class SearchForm(FlaskForm):
         csrf = False
 
     q = SearchField("Search", validators=[Optional(), Length(max=200)])
-    category = SelectField("Category", choices=[("", "All categories")], validate_choice=False)
+    category = SelectField("Category", choices=[ALL_CATEGORIES], validate_choice=False)
     min_price = DecimalField(
         "Min price", places=2, validators=[Optional(), NumberRange(min=0, max=MAX_PRICE)]
     )
     max_price = DecimalField(
         "Max price", places=2, validators=[Optional(), NumberRange(min=0, max=MAX_PRICE)]
     )
-    sort = SelectField("Sort by", choices=list(SORTS.items()), default="relevance")
+    sort = SelectField(
+        "Sort by",
+        choices=[SelectChoice(value, label) for value, label in SORTS.items()],
+        default="relevance",
+    )
 
     def validate_max_price(self, field: DecimalField) -> None:
         low = self.min_price.data

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
+from wtforms import SelectChoice
 
 from ..catalog.services import categories, find_category
 from ..web import page_arg
 from . import bp
-from .forms import SearchForm
+from .forms import ALL_CATEGORIES, SearchForm
 from .services import search_products
 
 
 def bound_search_form() -> SearchForm:
     """The search form read from the query string, with category choices filled in."""
     form = SearchForm(formdata=request.args)
-    form.category.choices = [("", "All categories")] + [(c.slug, c.name) for c in categories()]
+    form.category.choices = [ALL_CATEGORIES] + [SelectChoice(c.slug, c.name) for c in categories()]
     return form
 
 
