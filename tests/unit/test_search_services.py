@@ -78,3 +78,17 @@ def test_index_follows_updates_renames_and_deletes(shop):
 def test_accents_are_folded(app):
     make_product("Café Grinder", category=make_category("Kitchen"))
     assert names(SearchFilters(q="cafe")) == ["Café Grinder"]
+
+
+def test_text_search_uses_the_fts_index_not_a_table_scan(shop):
+    from sqlalchemy import select, text
+
+    from shopai.catalog.models import Product
+    from shopai.extensions import db
+    from shopai.search.services import _match
+
+    query = _match(select(Product), ["wireless"])
+    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    plan = " | ".join(row[3] for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "VIRTUAL TABLE INDEX" in plan
+    assert "SCAN product " not in plan + " "
