@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_wtf.file import FileStorage
 from werkzeug.wrappers import Response
@@ -22,6 +24,16 @@ View = str | Response | tuple[str, int]
 
 def _category_choices(form: ProductForm) -> None:
     form.category.choices = [SelectChoice(c.id, c.name) for c in catalog.categories()]
+
+
+def _product_fields(form: ProductForm) -> dict[str, Any]:
+    return {
+        "name": form.name.data or "",
+        "price": form.price.data,
+        "category": db.get_or_404(Category, form.category.data),
+        "description": form.description.data or "",
+        "featured": form.featured.data,
+    }
 
 
 def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:
@@ -118,13 +130,7 @@ def product_create() -> View:
     if form.validate_on_submit():
         stored = _stored_upload(form)
         if not form.image.errors:
-            product = catalog.create_product(
-                name=form.name.data or "",
-                price=form.price.data,
-                category=db.get_or_404(Category, form.category.data),
-                description=form.description.data or "",
-                featured=form.featured.data,
-            )
+            product = catalog.create_product(**_product_fields(form))
             if stored is not None:
                 attach_image(product, stored)
             flash(f"Product “{product.name}” created.", "success")
@@ -149,14 +155,7 @@ def product_edit(product_id: int) -> View:
     if form.validate_on_submit():
         stored = _stored_upload(form)
         if not form.image.errors:
-            catalog.update_product(
-                product,
-                name=form.name.data or "",
-                price=form.price.data,
-                category=db.get_or_404(Category, form.category.data),
-                description=form.description.data or "",
-                featured=form.featured.data,
-            )
+            catalog.update_product(product, **_product_fields(form))
             if stored is not None:
                 attach_image(product, stored)
             flash(f"Product “{product.name}” saved.", "success")

@@ -109,18 +109,14 @@ def create_product(
     description: str = "",
     featured: bool = False,
 ) -> Product:
-    name = " ".join(name.split())
-    product = Product(
+    return update_product(
+        Product(),
         name=name,
-        slug=unique_slug(Product, name, None),
         price=price,
         category=category,
-        description=description.strip(),
+        description=description,
         featured=featured,
     )
-    db.session.add(product)
-    db.session.commit()
-    return product
 
 
 def update_product(
@@ -132,6 +128,7 @@ def update_product(
     description: str = "",
     featured: bool = False,
 ) -> Product:
+    """Set every editable field; the slug follows the name and stays unique."""
     name = " ".join(name.split())
     if name != product.name:
         product.slug = unique_slug(Product, name, product.id)
@@ -140,6 +137,7 @@ def update_product(
     product.category = category
     product.description = description.strip()
     product.featured = featured
+    db.session.add(product)
     db.session.commit()
     return product
 
