@@ -12,6 +12,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from shopai import create_app
+from shopai.ai.settings import AISettings
 from shopai.auth.models import User
 from shopai.auth.services import create_admin
 from shopai.extensions import db
@@ -41,6 +42,8 @@ def _test_config(instance: Path, database: Path) -> dict[str, object]:
         "SHOPAI_UPLOAD_DIR": str(instance / "uploads"),
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
+        # The embedded default, whatever the developer's shell exports; started only if used.
+        "SHOPAI_AI": AISettings.from_env({}),
     }
 
 

@@ -25,11 +25,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     Path(app.config["SHOPAI_UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
 
+    from .ai_service import init_ai
     from .errors import register_error_handlers
     from .security import register_security_headers
     from .templating import register_template_helpers
 
     register_extensions(app)
+    init_ai(app)
     register_blueprints(app)
     register_commands(app)
     register_template_helpers(app)
@@ -71,7 +73,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from .ai_check import ai_group
     from .cli import admins_command, create_admin_command, seed_demo_command
 
-    for command in (seed_demo_command, create_admin_command, admins_command):
+    for command in (seed_demo_command, create_admin_command, admins_command, ai_group):
         app.cli.add_command(command)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .ai.errors import AIConfigError
+from .ai.settings import AISettings
+
 ENVIRONMENTS = ("development", "production", "testing")
 
 
@@ -91,8 +94,14 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
     https = env.flag("SHOPAI_HTTPS")
     max_upload_mb = env.integer("SHOPAI_MAX_UPLOAD_MB", 8, minimum=1)
 
+    try:
+        ai_settings = AISettings.from_env(env.environ)
+    except AIConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
     return {
         "SHOPAI_ENV": shop_env,
+        "SHOPAI_AI": ai_settings,
         "DEBUG": env.flag("SHOPAI_DEBUG") and shop_env == "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,

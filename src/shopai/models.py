@@ -3,5 +3,6 @@
 from .auth.models import User
 from .catalog.models import Category, Product
 from .images.models import ProductImage
+from .usage.models import UsageRecord
 
-__all__ = ["Category", "Product", "ProductImage", "User"]
+__all__ = ["Category", "Product", "ProductImage", "UsageRecord", "User"]
