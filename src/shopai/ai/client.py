@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 from jsonschema import ValidationError as SchemaError
@@ -118,7 +119,7 @@ class AIClient:
                     base_url: str | Callable[[], str] | None = server.base_url
                     label = "local model"
                 else:
-                    base_url, label = feature.base_url, feature.base_url or "OpenAI"
+                    base_url, label = feature.base_url, _display_url(feature.base_url)
                 self._backends[key] = OpenAIBackend(
                     label,
                     base_url,
@@ -373,6 +374,14 @@ class AIClient:
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
+
+
+def _display_url(url: str | None) -> str:
+    """A server's name for messages and logs: never any credentials in its URL."""
+    if not url:
+        return "OpenAI"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 class _Embedded:
