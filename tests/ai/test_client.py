@@ -245,3 +245,18 @@ def test_loopback_image_urls_are_refused_by_default(make_client, fake):
     fake.reply_image_url(png())
     with pytest.raises(ImageDownloadError, match="non-public address"):
         client.generate_images("a photo")
+
+
+def test_an_html_error_page_is_a_bad_response(client, fake):
+    fake.reply_malformed(b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+    with pytest.raises(AIBadResponse):
+        client.chat("chat", MESSAGES)
+
+
+def test_malformed_embeddings_and_images_are_bad_responses(client, fake):
+    fake.reply_malformed(b'{"data": "nope"}', kind="embeddings")
+    with pytest.raises(AIBadResponse):
+        client.embed(["x"])
+    fake.reply_malformed(b'{"data": [{"b64_json": "%%%not base64"}]}', kind="images")
+    with pytest.raises(AIBadResponse):
+        client.generate_images("x")

@@ -83,5 +83,7 @@ def test_prices_give_cost_estimates():
 def test_server_credentials_never_reach_error_messages():
     from shopai.ai.client import _display_url
 
-    assert _display_url("https://user:s3cret@llm.internal:8443/v1") == "https://llm.internal:8443/v1"
+    assert (
+        _display_url("https://user:s3cret@llm.internal:8443/v1") == "https://llm.internal:8443/v1"
+    )
     assert _display_url(None) == "OpenAI"

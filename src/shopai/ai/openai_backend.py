@@ -71,7 +71,14 @@ def mapped_errors(label: str) -> Iterator[None]:
         raise AIRequestRefused(f"{label} refused the request (HTTP {exc.status_code})") from exc
     except openai.APIConnectionError as exc:
         raise AIUnavailable(f"{label} is unreachable") from exc
-    except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError, KeyError) as exc:
+    except (
+        openai.APIResponseValidationError,
+        json.JSONDecodeError,
+        ValueError,
+        KeyError,
+        AttributeError,  # the SDK hands back a bare str for a non-JSON body (a proxy's page)
+        TypeError,
+    ) as exc:
         raise AIBadResponse(f"{label} sent a malformed reply") from exc
     except httpx2.TimeoutException as exc:
         raise AITimeout(f"{label} timed out") from exc
