@@ -77,8 +77,13 @@ def test_ai_check_fails_loudly_when_the_backend_is_down(ai_app, fake):
     assert "FAIL" in result.output and "AIUnavailable" in result.output
 
 
-def test_ai_check_on_the_embedded_default(runner):
-    result = runner.invoke(args=["ai", "check"])
+def test_ai_check_on_the_embedded_default(app_config: dict):
+    # Generous budgets: this checks the wiring, not the speed of a shared CI machine.
+    slow_ok = {"SHOPAI_SUGGEST_TIMEOUT": "120", "SHOPAI_CHAT_TIMEOUT": "120"}
+    app = create_app({**app_config, "SHOPAI_AI": AISettings.from_env(slow_ok)})
+    result = app.test_cli_runner().invoke(args=["ai", "check"])
+    with app.app_context():
+        db.engine.dispose()
     assert result.exit_code == 0, result.output
     assert "SmolLM2-135M-Instruct" in result.output
     assert "pillow-card-v1" in result.output and "384-dimensional" in result.output

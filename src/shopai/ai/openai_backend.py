@@ -97,6 +97,17 @@ def _broken_stream_is_bad_response(label: str) -> Iterator[None]:
         raise AIBadResponse(f"{label} broke off the reply ({type(exc).__name__})") from exc
 
 
+def _generation_options(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+    """Only what the caller set: reasoning models reject a temperature, and
+    `max_completion_tokens` is the name current OpenAI models (and llama.cpp) accept."""
+    options: dict[str, Any] = {}
+    if max_tokens is not None:
+        options["max_completion_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+    return options
+
+
 def _usage(raw: Any) -> Usage:
     if raw is None:
         return Usage()
@@ -164,11 +175,7 @@ class OpenAIBackend:
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> ChatResult:
-        options: dict[str, Any] = {}
-        if max_tokens is not None:
-            options["max_completion_tokens"] = max_tokens
-        if temperature is not None:
-            options["temperature"] = temperature
+        options = _generation_options(max_tokens, temperature)
         if tools:
             options["tools"] = tools
         if response_format:
@@ -198,11 +205,8 @@ class OpenAIBackend:
         temperature: float | None = None,
     ) -> Any:
         """Open the SSE stream (connection and status only; reading is `iter_stream`)."""
-        options: dict[str, Any] = {"stream_options": {"include_usage": True}}
-        if max_tokens is not None:
-            options["max_completion_tokens"] = max_tokens
-        if temperature is not None:
-            options["temperature"] = temperature
+        options = _generation_options(max_tokens, temperature)
+        options["stream_options"] = {"include_usage": True}
         with mapped_errors(self.label):
             return self._with_timeout(timeout).chat.completions.create(
                 model=model, messages=messages, stream=True, **options
