@@ -68,10 +68,9 @@ def test_tool_calls_are_parsed(client, fake):
 
 def test_timeout_gives_up_at_the_feature_budget(client, fake, events):
     fake.delay_next(3, kind="chat")
-    started = time.monotonic()
-    with pytest.raises(AITimeout):
-        client.chat("suggest", MESSAGES)  # suggest: 1 s, no retries
-    assert time.monotonic() - started < 2
+    with pytest.raises(AITimeout):  # the reply comes after 3 s; the suggest budget is 1 s
+        client.chat("suggest", MESSAGES)
+    assert len(fake.requests_to("/chat/completions")) == 1  # suggestions never retry
     assert events[-1].ok is False and "AITimeout" in events[-1].error
 
 
@@ -90,7 +89,8 @@ def test_429_with_a_long_retry_after_fails_fast(client, fake):
     with pytest.raises(AIRateLimited) as info:
         client.chat("chat", MESSAGES)
     assert info.value.retry_after == pytest.approx(120, abs=1)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 60  # did not sit out a wait beyond its 3 s budget
+    assert len(fake.requests_to("/chat/completions")) == 1
 
 
 def test_500s_are_retried_a_bounded_number_of_times(client, fake):
@@ -128,10 +128,8 @@ def test_breaker_opens_on_an_outage_and_recovers(make_client, fake):
         with pytest.raises(AIUnavailable):
             client.chat("chat", MESSAGES)
     sent = len(fake.requests_to("/chat/completions"))
-    started = time.monotonic()
     with pytest.raises(AIUnavailable, match="circuit open"):
         client.chat("chat", MESSAGES)
-    assert time.monotonic() - started < 0.1
     assert len(fake.requests_to("/chat/completions")) == sent  # the server was not called
     time.sleep(0.6)  # reset timeout in these settings: 0.5 s
     assert client.chat("chat", MESSAGES).text  # the half-open trial succeeds and closes it
