@@ -24,7 +24,7 @@ from tests.fakes.openai_server import FakeOpenAI
 
 from shopai.ai.client import AIClient
 from shopai.ai.embeddings import LocalEmbedder
-from shopai.ai.local_backend import LocalModelConfig, default_model_path, local_server
+from shopai.ai.local_backend import LocalModelConfig, default_gguf_path, local_server
 from shopai.ai.renderer import render_product_card
 from shopai.ai.settings import AISettings
 
@@ -44,7 +44,7 @@ def percentiles(samples: list[float]) -> str:
 
 def bench_embedded_model(runs: int = 4) -> None:
     print("embedded text model (SmolLM2-135M-Instruct Q4_1 via xllamacpp)")
-    config = LocalModelConfig(default_model_path())
+    config = LocalModelConfig(default_gguf_path())
     server = local_server(config)
     started = time.perf_counter()
     server.base_url()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # imported lazily so `shopai.ai` can be used without Flask loaded
+    from flask import Flask
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from environment settings, overridden by `config` (tests use this)."""
+    from flask import Flask
+
     instance_path = os.environ.get("SHOPAI_INSTANCE_PATH") or Path.cwd() / "instance"
     app = Flask(__name__, instance_path=str(Path(instance_path).resolve()))
 

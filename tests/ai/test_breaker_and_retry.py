@@ -115,3 +115,33 @@ def test_open_breaker_short_circuits_without_calling():
     with pytest.raises(AIUnavailable, match="circuit open"):
         run(call, max_retries=0, breaker=breaker, clock=clock)
     assert len(attempts) == 1
+
+
+def test_an_interrupted_trial_does_not_wedge_the_breaker():
+    clock = FakeClock()
+    breaker = CircuitBreaker("fake", failure_threshold=1, reset_timeout=5, clock=clock)
+    breaker.record_failure()
+    clock.now = 5
+
+    def interrupted(remaining):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted, breaker=breaker, clock=clock)
+    breaker.before_call()  # the next caller may try; it is not refused forever
+
+
+def test_a_retry_after_that_leaves_no_useful_time_is_not_waited_for():
+    clock = FakeClock()
+    call, attempts = failing(AIRateLimited("429", retry_after=0.85))
+    with pytest.raises(AIRateLimited):
+        run(call, timeout=1.0, clock=clock)
+    assert len(attempts) == 1 and clock.now == 0
+
+
+def test_running_out_of_our_own_budget_is_not_an_outage():
+    clock = FakeClock()
+    breaker = CircuitBreaker("fake", failure_threshold=1, clock=clock)
+    with pytest.raises(AITimeout):
+        run(lambda remaining: "never", timeout=0, breaker=breaker, clock=clock)
+    assert breaker.state == "closed"

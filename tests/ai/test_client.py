@@ -258,3 +258,71 @@ def test_malformed_embeddings_and_images_are_bad_responses(client, fake):
     fake.reply_malformed(b'{"data": [{"b64_json": "%%%not base64"}]}', kind="images")
     with pytest.raises(AIBadResponse):
         client.generate_images("x")
+
+
+# -- budgets, leaks and mapping details ----------------------------------------------------
+
+
+def test_a_stream_cannot_outlive_its_budget(client, fake, events):
+    fake.reply_stream(["tick "] * 200, chunk_delay=0.05)  # 10 s of trickle, 3 s budget
+    received = []
+    with pytest.raises(AITimeout), client.stream("chat", MESSAGES) as stream:
+        received.extend(stream)
+    assert 0 < len(received) < 200
+    assert events[-1].ok is False and "AITimeout" in events[-1].error
+
+
+def test_a_dropped_stream_is_closed_and_recorded(client, fake, events):
+    import gc
+
+    fake.reply_stream([f"t{i} " for i in range(200)], chunk_delay=0.02)
+    stream = client.stream("chat", MESSAGES)
+    next(stream)
+    del stream
+    gc.collect()
+    assert fake.client_gone.wait(2), "an abandoned stream kept generating upstream"
+    assert events[-1].completion_tokens == 1 and events[-1].prompt_tokens > 0
+
+
+def test_out_of_quota_is_not_retried(client, fake):
+    body = b'{"error": {"message": "quota", "type": "insufficient_quota", "code": null}}'
+    fake.reply_malformed(body, status=429)
+    with pytest.raises(AIRequestRefused, match="out of quota"):
+        client.chat("chat", MESSAGES)
+    assert len(fake.requests_to("/chat/completions")) == 1
+
+
+def test_empty_embedding_input_needs_no_call(client, fake):
+    assert client.embed([]) == []
+    assert fake.requests_to("/embeddings") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"n": 9}, "between 1 and 4"), ({"size": "auto"}, "size"), ({"size": "64x64"}, "256")],
+)
+def test_bad_image_requests_are_refused_before_any_call(client, fake, options, message):
+    with pytest.raises(AIRequestRefused, match=message):
+        client.generate_images("a photo", **options)
+    assert fake.requests_to("/images/generations") == []
+
+
+def test_a_closed_client_refuses_calls(client):
+    client.close()
+    with pytest.raises(AIUnavailable, match="closed"):
+        client.chat("chat", MESSAGES)
+
+
+def test_generation_is_recorded_even_when_the_download_fails(make_client, fake, events):
+    client = make_client(SHOPAI_ALLOW_PRIVATE_IMAGE_URLS="false")
+    fake.reply_image_url(png(), n=2)
+    with pytest.raises(ImageDownloadError):
+        client.generate_images("two photos", n=2)
+    assert events[-1].ok and events[-1].images == 2  # paid for, so in the ledger
+
+
+def test_invalid_schemas_are_a_configuration_error(client):
+    from shopai.ai.errors import AIConfigError
+
+    with pytest.raises(AIConfigError, match="invalid JSON schema"):
+        client.structured("suggest", MESSAGES, {"type": "no-such-type"})

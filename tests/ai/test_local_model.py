@@ -53,7 +53,7 @@ def test_embedded_model_answers_a_chat(local_client, events):
     assert reply.text.strip()
     assert reply.usage.completion_tokens > 0
     assert events[-1].backend == "local" and events[-1].estimated_cost == 0.0
-    server = local_server(local_client._local_config())
+    server = local_server(local_client.local_model_config())
     assert server.base_url().startswith("http://127.0.0.1:")
 
 
@@ -82,3 +82,14 @@ def test_cancelled_stream_leaves_the_server_usable(local_client):
     next(stream)
     stream.close()
     assert local_client.chat("chat", QUESTION, max_tokens=8).text is not None
+
+
+def test_the_server_starts_once_under_concurrent_first_use():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shopai.ai.local_backend import LocalModelConfig, LocalModelServer, default_gguf_path
+
+    server = LocalModelServer(LocalModelConfig(default_gguf_path(), context=1024, parallel=1))
+    with ThreadPoolExecutor(4) as pool:
+        urls = list(pool.map(lambda _: server.base_url(), range(4)))
+    assert len(set(urls)) == 1

@@ -81,9 +81,42 @@ def test_prices_give_cost_estimates():
 
 
 def test_server_credentials_never_reach_error_messages():
-    from shopai.ai.client import _display_url
+    from shopai.ai.settings import display_url
 
-    assert (
-        _display_url("https://user:s3cret@llm.internal:8443/v1") == "https://llm.internal:8443/v1"
+    assert display_url("https://user:s3cret@llm.internal:8443/v1") == "https://llm.internal:8443/v1"
+    assert display_url(None) == "OpenAI"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(AIConfigError, match="finite"):
+        AISettings.from_env({"SHOPAI_CHAT_TIMEOUT": value})
+
+
+def test_base_url_credentials_stay_out_of_errors_and_reprs():
+    with pytest.raises(AIConfigError) as info:
+        AISettings.from_env({"OPENAI_BASE_URL": "htps://u:sk-SECRET@host/v1"})
+    assert "SECRET" not in str(info.value)
+    settings = AISettings.from_env({"OPENAI_BASE_URL": "https://u:sk-SECRET@host/v1"})
+    assert "SECRET" not in repr(settings)
+
+
+def test_a_custom_gguf_is_named_after_its_file():
+    settings = AISettings.from_env({"SHOPAI_LOCAL_MODEL_PATH": "/models/qwen2.5-0.5b-q4.gguf"})
+    assert settings.feature("chat").model == "qwen2.5-0.5b-q4"
+
+
+def test_the_ai_package_needs_neither_flask_nor_the_catalog():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, shopai.ai.client, shopai.ai.settings, shopai.ai.embeddings;"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'flask' or m.startswith("
+        "('shopai.catalog', 'shopai.usage', 'shopai.extensions'))];"
+        "print(bad); sys.exit(1 if bad else 0)"
     )
-    assert _display_url(None) == "OpenAI"
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

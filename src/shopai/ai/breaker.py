@@ -57,6 +57,12 @@ class CircuitBreaker:
             wait = max(0.0, self.reset_timeout - (self._clock() - (self._opened_at or 0.0)))
         raise AIUnavailable(f"{self.name} is unavailable (circuit open; next try in {wait:.0f} s)")
 
+    def abandon_trial(self) -> None:
+        """The call was interrupted without telling us anything about the backend
+        (KeyboardInterrupt, a worker shutting down): let the next caller try instead."""
+        with self._lock:
+            self._trial_running = False
+
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0

@@ -1,8 +1,8 @@
 """The one entry point features use: `AIClient`.
 
 Each call names a feature ("suggest", "chat", "images", "embeddings"); the
-settings decide that feature's backend, model, timeout and retries. Every call,
-successful or not, produces one `UsageEvent` for the ledger.
+settings decide that feature's backend, model, time budget and retries. Every
+call that reaches a model, successful or not, produces one `UsageEvent`.
 """
 
 from __future__ import annotations
@@ -10,82 +10,110 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
-from jsonschema import ValidationError as SchemaError
+from jsonschema import SchemaError as InvalidSchema
+from jsonschema import ValidationError as SchemaMismatch
 
 from .breaker import CircuitBreaker
+from .download import download_image
 from .embeddings import LocalEmbedder
-from .errors import AIBadResponse, AIConfigError, AIError
-from .local_backend import LocalModelConfig, default_model_path, local_server
+from .errors import AIBadResponse, AIConfigError, AIError, AIRequestRefused, AIUnavailable
+from .local_backend import LocalModelConfig, default_gguf_path, local_server
 from .openai_backend import OpenAIBackend
 from .renderer import RENDERER_NAME, parse_size, render_product_card
 from .retry import call_with_retries
-from .settings import AISettings, Feature, FeatureSettings
+from .settings import AISettings, Feature, display_url
 from .types import ChatResult, GeneratedImage, Message, Usage, UsageEvent
 
+T = TypeVar("T")
 UsageSink = Callable[[UsageEvent], None]
 FREE_BACKENDS = ("local", "onnx", "renderer")
+MAX_IMAGES = 4
 REPAIR_PROMPT = (
     "Your previous reply was not valid JSON for the required schema ({error}). "
     "Reply again with only the JSON object, nothing else."
 )
 
 
+def estimate_tokens(messages: list[Message]) -> int:
+    """A rough prompt size (~4 characters a token) for when a server never reported one."""
+    return sum(len(str(message.get("content") or "")) for message in messages) // 4 + 1
+
+
+@dataclass
+class _StreamState:
+    """What a stream's finalizer needs; kept apart so the finalizer holds no reference
+    to the stream itself (which would keep it alive forever)."""
+
+    prompt_estimate: int
+    closed: bool = False
+    deltas: int = 0
+    usage: Usage | None = None
+    error: Exception | None = None
+
+
+def _finish_stream(
+    state: _StreamState, raw_stream: Any, on_finish: Callable[[Usage, Exception | None], None]
+) -> None:
+    state.closed = True
+    try:
+        raw_stream.close()
+    finally:
+        # Servers report usage last; a cancelled stream never gets there, so estimate.
+        on_finish(state.usage or Usage(state.prompt_estimate, state.deltas), state.error)
+
+
 class ChatStream(Iterator[str]):
-    """Text deltas of a streamed reply. `close()` (or leaving a `with` block) stops
-    reading and closes the HTTP response, which cancels generation upstream."""
+    """Text deltas of a streamed reply. `close()`, leaving a `with` block, or simply
+    dropping the object stops reading and closes the HTTP response, which cancels
+    generation upstream; usage is recorded exactly once in every case."""
 
     def __init__(
         self,
-        backend: OpenAIBackend,
+        chunks: Iterator[tuple[str, str | None, Usage | None]],
         raw_stream: Any,
-        on_finish: Callable[[Usage, str | None, Exception | None], None],
+        on_finish: Callable[[Usage, Exception | None], None],
+        prompt_estimate: int,
     ) -> None:
-        self._raw = raw_stream
-        self._chunks = backend.iter_stream(raw_stream)
-        self._on_finish = on_finish
-        self._closed = False
-        self._deltas = 0
-        self.usage: Usage | None = None
+        self._chunks = chunks
+        self._state = _StreamState(prompt_estimate)
+        self._finalizer = weakref.finalize(self, _finish_stream, self._state, raw_stream, on_finish)
         self.finish_reason: str | None = None
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._state.usage
 
     def __iter__(self) -> ChatStream:
         return self
 
     def __next__(self) -> str:
-        while True:
-            if self._closed:
-                raise StopIteration
+        while not self._state.closed:
             try:
                 text, finish_reason, usage = next(self._chunks)
             except StopIteration:
-                self._finish(None)
+                self._finalizer()
                 raise
             except AIError as exc:
-                self._finish(exc)
+                self._state.error = exc
+                self._finalizer()
                 raise
             if usage is not None:
-                self.usage = usage
+                self._state.usage = usage
             if finish_reason is not None:
                 self.finish_reason = finish_reason
             if text:
-                self._deltas += 1
+                self._state.deltas += 1
                 return text
+        raise StopIteration
 
     def close(self) -> None:
-        if not self._closed:
-            self._finish(None)
-
-    def _finish(self, error: Exception | None) -> None:
-        self._closed = True
-        self._raw.close()
-        # Servers send usage last; a cancelled stream never gets there, so count deltas.
-        usage = self.usage or Usage(completion_tokens=self._deltas)
-        self._on_finish(usage, self.finish_reason, error)
+        self._finalizer()
 
     def __enter__(self) -> ChatStream:
         return self
@@ -99,44 +127,42 @@ class AIClient:
         self.settings = settings
         self._on_usage = on_usage
         self._lock = threading.Lock()
-        self._backends: dict[str, OpenAIBackend] = {}
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._backends: dict[str, tuple[OpenAIBackend, CircuitBreaker]] = {}
         self._embedder: LocalEmbedder | None = None
+        self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _backend_key(self, feature: FeatureSettings) -> str:
-        return "local" if feature.backend == "local" else f"openai:{feature.base_url or 'default'}"
-
     def backend(self, name: Feature) -> tuple[OpenAIBackend, CircuitBreaker]:
-        """The server and breaker for a text/images/embeddings feature (one per server)."""
+        """The server and breaker of a feature (one of each per server), ready to use:
+        the embedded server is started here, before any time budget starts counting."""
+        if self._closed:
+            raise AIUnavailable("the AI client has been closed")
         feature = self.settings.feature(name)
-        key = self._backend_key(feature)
+        key = "local" if feature.backend == "local" else f"openai:{feature.base_url}"
         with self._lock:
             if key not in self._backends:
                 if feature.backend == "local":
-                    server = local_server(self._local_config())
-                    base_url: str | Callable[[], str] | None = server.base_url
+                    base_url: str | Callable[[], str] | None = local_server(
+                        self.local_model_config()
+                    ).base_url
                     label = "local model"
                 else:
-                    base_url, label = feature.base_url, _display_url(feature.base_url)
-                self._backends[key] = OpenAIBackend(
-                    label,
-                    base_url,
-                    self.settings.api_key,
-                    download_max_bytes=self.settings.download_max_bytes,
-                    allow_private_urls=self.settings.allow_private_urls,
-                )
-                self._breakers[key] = CircuitBreaker(
+                    base_url, label = feature.base_url, display_url(feature.base_url)
+                backend = OpenAIBackend(label, base_url, self.settings.api_key)
+                breaker = CircuitBreaker(
                     label,
                     failure_threshold=self.settings.breaker_failures,
                     reset_timeout=self.settings.breaker_reset_seconds,
                 )
-            return self._backends[key], self._breakers[key]
+                self._backends[key] = (backend, breaker)
+        backend, breaker = self._backends[key]
+        backend.client  # noqa: B018 - creates the SDK client (and starts a local server) now
+        return backend, breaker
 
-    def _local_config(self) -> LocalModelConfig:
+    def local_model_config(self) -> LocalModelConfig:
         return LocalModelConfig(
-            model_path=self.settings.local_model_path or default_model_path(),
+            model_path=self.settings.local_model_path or default_gguf_path(),
             context=self.settings.local_context,
             threads=self.settings.local_threads,
             parallel=self.settings.local_parallel,
@@ -153,9 +179,8 @@ class AIClient:
         if self._on_usage is None:
             return
         feature = self.settings.feature(name)
-        if feature.backend in FREE_BACKENDS:
-            cost: float | None = 0.0
-        else:
+        cost: float | None = 0.0
+        if feature.backend not in FREE_BACKENDS:
             price = self.settings.prices.get(feature.model)
             cost = (
                 price.cost(usage.prompt_tokens, usage.completion_tokens, usage.images)
@@ -179,24 +204,28 @@ class AIClient:
         )
 
     def _call(
-        self, name: Feature, who: str | None, call: Callable[[OpenAIBackend, float], Any]
-    ) -> Any:
+        self,
+        name: Feature,
+        who: str | None,
+        call: Callable[[OpenAIBackend, float], tuple[T, Usage]],
+        budget: float | None = None,
+    ) -> T:
         """Run `call(backend, remaining_seconds)` under the feature's retry policy and
-        breaker, and record usage from whatever it returns (`.usage` when present)."""
+        breaker, recording one usage event for the whole call."""
         feature = self.settings.feature(name)
-        backend, breaker = self.backend(name)
         started = time.perf_counter()
         try:
-            result = call_with_retries(
+            backend, breaker = self.backend(name)
+            result, usage = call_with_retries(
                 lambda remaining: call(backend, remaining),
-                timeout=feature.timeout,
+                timeout=feature.timeout if budget is None else budget,
                 max_retries=feature.max_retries,
                 breaker=breaker,
             )
         except AIError as exc:
             self._record(name, started, Usage(), who, exc)
             raise
-        self._record(name, started, getattr(result, "usage", Usage()), who)
+        self._record(name, started, usage, who)
         return result
 
     # -- text -----------------------------------------------------------------------------
@@ -211,12 +240,13 @@ class AIClient:
         temperature: float | None = None,
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
+        budget: float | None = None,
     ) -> ChatResult:
+        """One reply. `budget` overrides the feature's time budget (seconds)."""
         model = self.settings.feature(feature).model
-        return self._call(
-            feature,
-            who,
-            lambda backend, remaining: backend.chat(
+
+        def call(backend: OpenAIBackend, remaining: float) -> tuple[ChatResult, Usage]:
+            reply = backend.chat(
                 model,
                 messages,
                 timeout=remaining,
@@ -224,8 +254,10 @@ class AIClient:
                 temperature=temperature,
                 tools=tools,
                 response_format=response_format,
-            ),
-        )
+            )
+            return reply, reply.usage
+
+        return self._call(feature, who, call, budget)
 
     def stream(
         self,
@@ -236,12 +268,13 @@ class AIClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> ChatStream:
-        """Open a streamed reply. Retries cover opening the stream, never a stream already
-        delivering text (the shopper would see it twice)."""
+        """Open a streamed reply; reading it stays within the feature's time budget.
+        Retries cover opening the stream, never a stream already delivering text
+        (the shopper would see it twice)."""
         settings = self.settings.feature(feature)
-        backend, breaker = self.backend(feature)
         started = time.perf_counter()
         try:
+            backend, breaker = self.backend(feature)
             raw = call_with_retries(
                 lambda remaining: backend.open_stream(
                     settings.model,
@@ -258,9 +291,10 @@ class AIClient:
             self._record(feature, started, Usage(), who, exc)
             raise
         return ChatStream(
-            backend,
+            backend.iter_stream(raw),
             raw,
-            lambda usage, _reason, error: self._record(feature, started, usage, who, error),
+            lambda usage, error: self._record(feature, started, usage, who, error),
+            estimate_tokens(messages),
         )
 
     def structured(
@@ -270,16 +304,23 @@ class AIClient:
         schema: dict[str, Any],
         *,
         name: str = "result",
+        strict: bool = True,
         who: str | None = None,
         max_tokens: int | None = None,
     ) -> Any:
-        """A JSON value valid against `schema`. One repair round trip, then `AIBadResponse`."""
-        Draft202012Validator.check_schema(schema)
+        """A JSON value valid against `schema`, within one time budget: one repair round
+        trip, then `AIBadResponse`. `strict=True` needs a schema in OpenAI's strict subset
+        (every property required, `additionalProperties: false`)."""
+        try:
+            Draft202012Validator.check_schema(schema)
+        except InvalidSchema as exc:
+            raise AIConfigError(f"invalid JSON schema for {name!r}: {exc.message}") from exc
         validator = Draft202012Validator(schema)
         response_format = {
             "type": "json_schema",
-            "json_schema": {"name": name, "schema": schema, "strict": True},
+            "json_schema": {"name": name, "schema": schema, "strict": strict},
         }
+        deadline = time.monotonic() + self.settings.feature(feature).timeout
         conversation = list(messages)
         for attempt in range(2):
             reply = self.chat(
@@ -288,12 +329,13 @@ class AIClient:
                 who=who,
                 max_tokens=max_tokens,
                 response_format=response_format,
+                budget=max(0.0, deadline - time.monotonic()),
             )
             try:
                 value = json.loads(reply.text)
                 validator.validate(value)
-            except (json.JSONDecodeError, SchemaError) as exc:
-                problem = exc.message if isinstance(exc, SchemaError) else "not JSON"
+            except (json.JSONDecodeError, SchemaMismatch) as exc:
+                problem = exc.message if isinstance(exc, SchemaMismatch) else "not JSON"
                 if attempt == 1:
                     raise AIBadResponse(
                         f"reply did not match the schema after one repair attempt: {problem}"
@@ -309,11 +351,13 @@ class AIClient:
     # -- vectors and images ---------------------------------------------------------------
 
     def embed(self, texts: list[str], *, who: str | None = None) -> list[list[float]]:
+        if not texts:
+            return []
         feature = self.settings.feature("embeddings")
         if feature.backend == "onnx":
             started = time.perf_counter()
-            embedder = self._local_embedder()
             try:
+                embedder = self._local_embedder()
                 vectors = embedder.embed(texts)
             except AIError as exc:
                 self._record("embeddings", started, Usage(), who, exc)
@@ -321,11 +365,11 @@ class AIClient:
             self._record("embeddings", started, Usage(embedder.token_count(texts)), who)
             return vectors
 
-        def call(backend: OpenAIBackend, remaining: float) -> _Embedded:
+        def call(backend: OpenAIBackend, remaining: float) -> tuple[list[list[float]], Usage]:
             vectors, tokens = backend.embed(feature.model, texts, timeout=remaining)
-            return _Embedded(vectors, Usage(prompt_tokens=tokens))
+            return vectors, Usage(prompt_tokens=tokens)
 
-        return self._call("embeddings", who, call).vectors
+        return self._call("embeddings", who, call)
 
     def _local_embedder(self) -> LocalEmbedder:
         with self._lock:
@@ -344,51 +388,63 @@ class AIClient:
         seed: int | None = None,
         who: str | None = None,
     ) -> list[GeneratedImage]:
-        """`n` images for `prompt`. The offline renderer draws `title`/`subtitle` instead."""
+        """`n` images for `prompt`. The offline renderer draws `title`/`subtitle` instead.
+
+        Images that come back as URLs are downloaded after the generation is recorded
+        (it is paid for either way) and within what is left of the feature's budget."""
         feature = self.settings.feature("images")
-        if not 1 <= n <= 4:
-            raise AIConfigError("between 1 and 4 images per request")
-        dimensions = parse_size(size)
+        if not 1 <= n <= MAX_IMAGES:
+            raise AIRequestRefused(f"between 1 and {MAX_IMAGES} images per request, not {n}")
+        if not (prompt.strip() or title.strip()):
+            raise AIRequestRefused("an image needs a prompt")
+        try:
+            dimensions = parse_size(size)
+        except ValueError as exc:
+            raise AIRequestRefused(str(exc)) from None
+        base_seed = seed or 0
         if feature.backend == "renderer":
             started = time.perf_counter()
             images = [
-                render_product_card(
-                    title or prompt, subtitle, size=dimensions, seed=(seed or 0) + i
+                GeneratedImage(
+                    render_product_card(
+                        title or prompt, subtitle, size=dimensions, seed=base_seed + i
+                    ),
+                    "renderer",
+                    RENDERER_NAME,
+                    prompt,
+                    base_seed + i,
                 )
                 for i in range(n)
             ]
             self._record("images", started, Usage(images=n), who)
-            return [
-                GeneratedImage(data, "renderer", RENDERER_NAME, prompt, (seed or 0) + i)
-                for i, data in enumerate(images)
-            ]
+            return images
 
-        def call(backend: OpenAIBackend, remaining: float) -> _Images:
-            return _Images(backend.images(feature.model, prompt, size=size, n=n, timeout=remaining))
+        def call(backend: OpenAIBackend, remaining: float) -> tuple[list[bytes | str], Usage]:
+            results = backend.images(feature.model, prompt, size=size, n=n, timeout=remaining)
+            return results, Usage(images=len(results))
 
-        result = self._call("images", who, call)
+        deadline = time.monotonic() + feature.timeout
+        results = self._call("images", who, call)
         return [
-            GeneratedImage(data, "openai", feature.model, prompt, seed) for data in result.images
+            GeneratedImage(
+                item if isinstance(item, bytes) else self._download(item, deadline),
+                "openai",
+                feature.model,
+                prompt,
+                seed,
+            )
+            for item in results
         ]
 
+    def _download(self, url: str, deadline: float) -> bytes:
+        return download_image(
+            url,
+            max_bytes=self.settings.download_max_bytes,
+            timeout=max(0.1, deadline - time.monotonic()),
+            allow_private=self.settings.allow_private_urls,
+        )
+
     def close(self) -> None:
-        for backend in self._backends.values():
+        self._closed = True
+        for backend, _breaker in self._backends.values():
             backend.close()
-
-
-def _display_url(url: str | None) -> str:
-    """A server's name for messages and logs: never any credentials in its URL."""
-    if not url:
-        return "OpenAI"
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
-
-
-class _Embedded:
-    def __init__(self, vectors: list[list[float]], usage: Usage) -> None:
-        self.vectors, self.usage = vectors, usage
-
-
-class _Images:
-    def __init__(self, images: list[bytes]) -> None:
-        self.images, self.usage = images, Usage(images=len(images))

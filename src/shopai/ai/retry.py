@@ -16,6 +16,8 @@ from .errors import AIRateLimited, AITimeout, AIUnavailable
 
 T = TypeVar("T")
 MAX_BACKOFF = 8.0
+MIN_ATTEMPT_SECONDS = 0.5
+MIN_ATTEMPT_SHARE = 0.2
 
 
 def backoff(attempt: int) -> float:
@@ -41,11 +43,10 @@ def call_with_retries(
     deadline = clock() + timeout
     attempt = 0
     while True:
-        breaker.before_call()
         remaining = deadline - clock()
-        if remaining <= 0:
-            breaker.record_failure()
+        if remaining <= 0:  # our budget ran out, which says nothing about the backend
             raise AITimeout(f"no answer within {timeout:g} s")
+        breaker.before_call()
         try:
             result = call(remaining)
         except (AITimeout, AIUnavailable) as exc:
@@ -59,10 +60,15 @@ def call_with_retries(
         except Exception:
             breaker.record_success()
             raise
+        except BaseException:
+            breaker.abandon_trial()
+            raise
         else:
             breaker.record_success()
             return result
-        if attempt >= max_retries or clock() + wait >= deadline:
+        # Retry only if, after waiting, a useful share of the budget is left for the try.
+        useful = max(MIN_ATTEMPT_SECONDS, MIN_ATTEMPT_SHARE * timeout)
+        if attempt >= max_retries or clock() + wait + useful > deadline:
             raise error
         sleep(wait)
         attempt += 1

@@ -7,9 +7,12 @@ set, and the embedded local model (no key, no network) otherwise.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from .errors import AIConfigError
 
@@ -41,7 +44,8 @@ class FeatureSettings:
     model: str
     timeout: float  # seconds for the whole call, retries included
     max_retries: int
-    base_url: str | None = None  # None: the backend's default (OpenAI, or the local server)
+    # None: the backend's default (OpenAI, or the local server). May carry credentials.
+    base_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class _Reader:
             value = float(raw)
         except ValueError:
             raise AIConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise AIConfigError(f"{name} must be a finite number, got {raw!r}")
         if value < minimum:
             raise AIConfigError(f"{name} must be at least {minimum:g}, got {raw}")
         return value
@@ -121,10 +127,21 @@ class _Reader:
         }
 
 
+def display_url(url: str | None) -> str:
+    """A server's name for messages and logs: never the credentials a URL may carry."""
+    if not url:
+        return "OpenAI"
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
 def _url(reader: _Reader, name: str) -> str | None:
     value = reader.text(name).rstrip("/")
     if value and not value.startswith(("http://", "https://")):
-        raise AIConfigError(f"{name} must start with http:// or https://, got {value!r}")
+        raise AIConfigError(
+            f"{name} must start with http:// or https://, got {display_url(value)!r}"
+        )
     return value or None
 
 
@@ -163,8 +180,11 @@ def _from_env(reader: _Reader) -> AISettings:
     if image_backend == "api" and not (api_key or image_base_url):
         raise AIConfigError("SHOPAI_IMAGE_BACKEND=api needs OPENAI_API_KEY or an image base URL")
 
+    local_model_path = reader.text("SHOPAI_LOCAL_MODEL_PATH") or None
+    local_name = Path(local_model_path).stem if local_model_path else LOCAL_MODEL_NAME
+
     def text_feature(feature: Feature, setting: str) -> FeatureSettings:
-        default = OPENAI_DEFAULT_MODELS[feature] if text_backend == "openai" else LOCAL_MODEL_NAME
+        default = OPENAI_DEFAULT_MODELS[feature] if text_backend == "openai" else local_name
         return FeatureSettings(
             backend="openai" if text_backend == "openai" else "local",
             model=reader.text(setting) or default,
@@ -204,7 +224,7 @@ def _from_env(reader: _Reader) -> AISettings:
     return AISettings(
         features=features,
         api_key=api_key,
-        local_model_path=reader.text("SHOPAI_LOCAL_MODEL_PATH") or None,
+        local_model_path=local_model_path,
         local_context=reader.integer("SHOPAI_LOCAL_CONTEXT", 4096, 512),
         local_threads=reader.integer("SHOPAI_LOCAL_THREADS", 2, 1),
         local_parallel=reader.integer("SHOPAI_LOCAL_PARALLEL", 2, 1),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..ai.types import UsageEvent
@@ -42,6 +41,6 @@ class UsageLedger:
             with Session(self.engine) as session:
                 session.add(record_from_event(event))
                 session.commit()
-        except SQLAlchemyError:
+        except Exception:
             # Losing one ledger row must not break the feature the shopper is using.
             log.exception("could not record AI usage for %s", event.feature)
