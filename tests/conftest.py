@@ -19,6 +19,8 @@ from shopai.extensions import db
 
 from .factories import ADMIN_EMAIL, ADMIN_PASSWORD
 
+TEST_SECRET_KEY = "test-secret-key-0123456789"
+
 
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -26,6 +28,7 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "shopai.db"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SHOPAI_ENV", "testing")
+        mp.setenv("SECRET_KEY", TEST_SECRET_KEY)
         mp.setenv("SHOPAI_INSTANCE_PATH", str(path.parent))
         app = create_app(_test_config(path.parent, path))
         with app.app_context():
@@ -37,7 +40,7 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _test_config(instance: Path, database: Path) -> dict[str, object]:
     return {
         "TESTING": True,
-        "SECRET_KEY": "test-secret-key-0123456789",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
         "SHOPAI_UPLOAD_DIR": str(instance / "uploads"),
         "WTF_CSRF_ENABLED": False,
@@ -51,6 +54,7 @@ def _test_config(instance: Path, database: Path) -> dict[str, object]:
 def app_config(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("SHOPAI_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SHOPAI_ENV", "testing")
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
     database = tmp_path / "shopai.db"
     shutil.copyfile(migrated_db, database)
     return _test_config(tmp_path, database)

@@ -16,17 +16,24 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from environment settings, overridden by `config` (tests use this)."""
     from flask import Flask
+    from flask.helpers import get_debug_flag
+
+    from .config import ConfigError, load_settings
 
     instance_path = os.environ.get("SHOPAI_INSTANCE_PATH") or Path.cwd() / "instance"
     app = Flask(__name__, instance_path=str(Path(instance_path).resolve()))
 
-    from .config import load_settings
-
     app.config.from_mapping(load_settings(app.instance_path))
     if config:
         app.config.from_mapping(config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    Path(app.config["SHOPAI_UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
+    if get_debug_flag() and app.config["SHOPAI_ENV"] != "development":
+        # The Werkzeug debugger runs arbitrary code for whoever reaches it.
+        raise ConfigError("debug mode (FLASK_DEBUG, --debug) is only allowed in development")
+    for folder in (app.instance_path, app.config["SHOPAI_UPLOAD_DIR"]):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create folder {folder}: {exc.strerror}") from None
 
     from .ai_service import init_ai
     from .errors import register_error_handlers

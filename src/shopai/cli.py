@@ -64,12 +64,16 @@ def admins_command() -> None:
     if emails:
         click.echo("Admins: " + ", ".join(emails) + " (sign in at /login)")
     else:
-        click.echo("No admin yet. Create one with: .venv/bin/shopai create-admin")
+        click.echo(
+            "No admin yet. Create one with `shopai create-admin` and the shop's settings "
+            "(for `make run`: make admin)."
+        )
 
 
 cli = FlaskGroup(
     create_app=create_app,
     load_dotenv=True,
+    set_debug_flag=False,  # debug comes from settings; create_app refuses it outside development
     help="ShopAI management commands (the Flask CLI for this app).",
 )
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from .ai.errors import AIConfigError
 from .ai.settings import AISettings
 
@@ -77,9 +81,9 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
 
     secret_key = env.text("SECRET_KEY")
     if not secret_key:
-        if shop_env == "production":
+        if shop_env != "development":
             raise ConfigError(
-                "SECRET_KEY is required when SHOPAI_ENV=production "
+                f"SECRET_KEY is required when SHOPAI_ENV={shop_env} "
                 '(generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
             )
         secret_key = _local_secret_key(Path(instance_path))
@@ -89,6 +93,20 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
     database_url = env.text("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'shopai.db'}"
     if database_url.startswith("postgres://"):  # Heroku-style URLs
         database_url = "postgresql://" + database_url.removeprefix("postgres://")
+    try:
+        make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL (e.g. postgresql://u:p@host/db)"
+        ) from None
+
+    login_limit = env.text("SHOPAI_LOGIN_RATE_LIMIT", "10 per minute")
+    try:
+        parse_many(login_limit)
+    except ValueError:
+        raise ConfigError(
+            f"SHOPAI_LOGIN_RATE_LIMIT must look like '10 per minute', got {login_limit!r}"
+        ) from None
 
     upload_dir = Path(env.text("SHOPAI_UPLOAD_DIR") or Path(instance_path) / "uploads")
     https = env.flag("SHOPAI_HTTPS")
@@ -102,7 +120,6 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
     return {
         "SHOPAI_ENV": shop_env,
         "SHOPAI_AI": ai_settings,
-        "DEBUG": env.flag("SHOPAI_DEBUG") and shop_env == "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SHOPAI_UPLOAD_DIR": str(upload_dir),
@@ -119,6 +136,6 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
         "PREFERRED_URL_SCHEME": "https" if https else "http",
         "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        "SHOPAI_LOGIN_RATE_LIMIT": env.text("SHOPAI_LOGIN_RATE_LIMIT", "10 per minute"),
+        "SHOPAI_LOGIN_RATE_LIMIT": login_limit,
         "WTF_CSRF_TIME_LIMIT": None,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, jsonify, make_response, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -11,6 +13,13 @@ from .web import wants_json
 
 # Headers that carry meaning on an error response and must survive re-rendering.
 _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
+
+
+def json_error(code: int, name: str, message: str, **extra: Any) -> Response:
+    """The one JSON error shape: {"error": {"code", "name", "message", ...}}."""
+    return make_response(
+        jsonify({"error": {"code": code, "name": name, "message": message, **extra}}), code
+    )
 
 
 def handle_http_error(error: HTTPException) -> Response:
@@ -26,8 +35,7 @@ def handle_http_error(error: HTTPException) -> Response:
     if code >= 500:
         db.session.rollback()
     if wants_json():
-        body = {"error": {"code": code, "name": error.name, "message": error.description}}
-        response = make_response(jsonify(body), code)
+        response = json_error(code, error.name, error.description or "")
     else:
         html = render_template("errors/error.html", error=error, code=code)
         response = make_response(html, code)

@@ -16,7 +16,11 @@ def money(value: Decimal | None) -> str:
 
 def page_url(page: int) -> str:
     """The current page's URL with another page number; every filter in the query survives."""
-    args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), "page": page}
+    # Path arguments win over query arguments, and url_for's own "_..." options
+    # (_external, _anchor, _method) are never taken from a visitor's query string.
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if not k.startswith("_")}
+    args.update(request.view_args or {})
+    args["page"] = page
     return url_for(request.endpoint or "catalog.home", **args)
 
 

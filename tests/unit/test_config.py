@@ -24,7 +24,7 @@ def test_development_generates_and_keeps_a_local_key(tmp_path: Path):
 
 def test_defaults_are_safe(tmp_path: Path):
     settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32})
-    assert settings["DEBUG"] is False
+    assert "DEBUG" not in settings  # Flask's default: off
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'shopai.db'}"
     assert settings["SHOPAI_UPLOAD_DIR"] == str(tmp_path / "uploads")
     assert settings["SESSION_COOKIE_HTTPONLY"] is True
@@ -39,9 +39,20 @@ def test_https_marks_cookies_secure(tmp_path: Path):
     assert settings["REMEMBER_COOKIE_SECURE"] is True
 
 
-def test_debug_is_never_on_in_production(tmp_path: Path):
-    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, "SHOPAI_DEBUG": "1"})
-    assert settings["DEBUG"] is False
+def test_testing_needs_a_secret_key_too(tmp_path: Path):
+    with pytest.raises(ConfigError, match="SHOPAI_ENV=testing"):
+        load_settings(str(tmp_path), {"SHOPAI_ENV": "testing"})
+
+
+def test_debug_mode_is_refused_outside_development(tmp_path: Path, monkeypatch):
+    from shopai import create_app
+
+    monkeypatch.setenv("SHOPAI_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    monkeypatch.setenv("SHOPAI_ENV", "production")
+    with pytest.raises(ConfigError, match="debug mode"):
+        create_app()
 
 
 @pytest.mark.parametrize(
@@ -51,6 +62,8 @@ def test_debug_is_never_on_in_production(tmp_path: Path):
         ("SHOPAI_MAX_UPLOAD_MB", "lots", "SHOPAI_MAX_UPLOAD_MB must be an integer"),
         ("SHOPAI_PER_PAGE", "0", "SHOPAI_PER_PAGE must be at least 1"),
         ("SHOPAI_HTTPS", "maybe", "SHOPAI_HTTPS must be true or false"),
+        ("SHOPAI_LOGIN_RATE_LIMIT", "banana", "must look like '10 per minute'"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL is not a database URL"),
     ],
 )
 def test_malformed_settings_name_the_variable(tmp_path: Path, name, value, message):

@@ -80,15 +80,26 @@ def test_accents_are_folded(app):
     assert names(SearchFilters(q="cafe")) == ["Café Grinder"]
 
 
-def test_text_search_uses_the_fts_index_not_a_table_scan(shop):
-    from sqlalchemy import select, text
+@pytest.mark.parametrize(
+    "filters",
+    [
+        SearchFilters(q="wireless"),
+        SearchFilters(q="a b c k7", sort="price_asc", min_price=Decimal("1")),
+    ],
+)
+def test_text_search_uses_the_fts_index_not_a_table_scan(shop, filters):
+    from sqlalchemy import text
 
-    from shopai.catalog.models import Product
     from shopai.extensions import db
-    from shopai.search.services import _match
+    from shopai.search.services import search_query
 
-    query = _match(select(Product), ["wireless"])
-    sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    sql = str(search_query(filters).compile(db.engine, compile_kwargs={"literal_binds": True}))
     plan = " | ".join(row[3] for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "VIRTUAL TABLE INDEX" in plan
     assert "SCAN product " not in plan + " "
+
+
+def test_one_letter_words_match_whole_words_only(app):
+    make_product("Kestrel K 7 Speaker", category=make_category("Speakers"))
+    make_product("Kite Drone", category=make_category("Drones"))
+    assert names(SearchFilters(q="k")) == ["Kestrel K 7 Speaker"]

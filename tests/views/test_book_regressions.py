@@ -111,3 +111,47 @@ def test_text_and_pdf_files_are_not_product_images(admin_client):
         response = post_product(admin_client, "Widget", category.id, data, filename)
         assert response.status_code == 400, filename
     assert catalog.find_product("widget") is None
+
+
+def test_category_names_are_compared_in_any_script(admin_client):
+    assert admin_client.post("/category-create", data={"name": "Наушники"}).status_code == 302
+    for duplicate in ["Наушники", "НАУШНИКИ", " наушники "]:
+        response = admin_client.post("/category-create", data={"name": duplicate})
+        assert response.status_code == 400, duplicate
+        assert "already exists" in response.get_data(as_text=True)
+    assert admin_client.post("/category-create", data={"name": "Éclair"}).status_code == 302
+    assert admin_client.post("/category-create", data={"name": "éclair"}).status_code == 400
+
+
+def test_blank_names_are_refused(admin_client):
+    category = make_category()
+    assert admin_client.post("/category-create", data={"name": "   "}).status_code == 400
+    response = post_product(admin_client, "    ", category.id, b"")
+    assert response.status_code == 400
+    assert catalog.product_page(1, per_page=5).total == 0
+
+
+def test_not_a_number_prices_are_form_errors(admin_client, client):
+    category = make_category()
+    for price in ["NaN", "sNaN", "Infinity", "-inf"]:
+        response = admin_client.post(
+            "/product-create", data={"name": "Widget", "price": price, "category": category.id}
+        )
+        assert response.status_code == 400, price
+        assert client.get(f"/search?min_price={price}").status_code == 400
+        assert client.get(f"/api/products?max_price={price}").status_code == 400
+
+
+def test_descriptions_keep_their_paragraphs(admin_client):
+    category = make_category()
+    admin_client.post(
+        "/product-create",
+        data={
+            "name": "Widget",
+            "price": "1.00",
+            "category": category.id,
+            "description": "First paragraph.\r\n\r\nSecond paragraph.",
+        },
+    )
+    html = admin_client.get("/product/widget").get_data(as_text=True)
+    assert "<p>First paragraph.</p><p>Second paragraph.</p>" in html.replace("\n", "")

@@ -7,19 +7,30 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
 from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from ..forms import FiniteDecimalField, strip_text
 
 IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "webp", "gif"]
 
 
 class CategoryForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired(), Length(max=80)])
+    name = StringField("Name", filters=[strip_text], validators=[DataRequired(), Length(max=80)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=500)])
 
 
 class ProductForm(FlaskForm):
-    name = StringField("Name", validators=[InputRequired(), Length(min=2, max=200)])
-    price = DecimalField(
+    name = StringField(
+        "Name", filters=[strip_text], validators=[DataRequired(), Length(min=2, max=200)]
+    )
+    price = FiniteDecimalField(
         "Price",
         places=2,
         validators=[

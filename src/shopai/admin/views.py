@@ -130,11 +130,15 @@ def product_create() -> View:
     if form.validate_on_submit():
         stored = _stored_upload(form)
         if not form.image.errors:
-            product = catalog.create_product(**_product_fields(form))
-            if stored is not None:
-                attach_image(product, stored)
-            flash(f"Product “{product.name}” created.", "success")
-            return redirect(url_for("catalog.product", key=product.slug))
+            try:
+                product = catalog.create_product(**_product_fields(form))
+            except catalog.CatalogError as exc:
+                form.name.errors = [*form.name.errors, str(exc)]
+            else:
+                if stored is not None:
+                    attach_image(product, stored)
+                flash(f"Product “{product.name}” created.", "success")
+                return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=None), _form_status(form)
 
 
@@ -155,11 +159,16 @@ def product_edit(product_id: int) -> View:
     if form.validate_on_submit():
         stored = _stored_upload(form)
         if not form.image.errors:
-            catalog.update_product(product, **_product_fields(form))
-            if stored is not None:
-                attach_image(product, stored)
-            flash(f"Product “{product.name}” saved.", "success")
-            return redirect(url_for("catalog.product", key=product.slug))
+            try:
+                catalog.update_product(product, **_product_fields(form))
+            except catalog.CatalogError as exc:
+                db.session.rollback()
+                form.name.errors = [*form.name.errors, str(exc)]
+            else:
+                if stored is not None:
+                    attach_image(product, stored)
+                flash(f"Product “{product.name}” saved.", "success")
+                return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=product), _form_status(
         form
     )

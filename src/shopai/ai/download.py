@@ -93,7 +93,7 @@ def _read_image(response: httpx2.Response, max_bytes: int, deadline: float) -> b
     if content_type not in RASTER_TYPES:
         raise ImageDownloadError(f"image URL served {content_type or 'no content type'}")
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise ImageDownloadError(f"image is larger than {max_bytes:,} bytes")
     body = bytearray()
     for chunk in response.iter_bytes():

@@ -6,6 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from ..extensions import db
+from ..text import as_id
 from .models import User
 
 MIN_PASSWORD_LENGTH = 10
@@ -49,7 +50,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user_key = as_id(user_id)
+    return db.session.get(User, user_key) if user_key is not None else None
 
 
 def admin_emails() -> list[str]:

@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..images.services import delete_unreferenced
-from ..text import slugify
+from ..text import as_id, clean_text, name_key, slugify
 from .models import Category, Product
 
 
@@ -38,6 +39,15 @@ def unique_slug(model: type[Category] | type[Product], name: str, exclude_id: in
     return slug
 
 
+def _commit_or_explain(message: str) -> None:
+    """Commit; a unique constraint lost to a concurrent request becomes a form error."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise CatalogError(message, field="name") from None
+
+
 def categories() -> list[Category]:
     return list(db.session.scalars(select(Category).order_by(Category.name)))
 
@@ -51,8 +61,10 @@ def category_product_counts() -> dict[int, int]:
 
 def find_category(key: str | int) -> Category | None:
     """A category by id, slug or name: the book's URLs use ids and names, ours use slugs."""
-    if isinstance(key, int) or key.isdigit():
-        return db.session.get(Category, int(key))
+    if (category_id := as_id(key)) is not None:
+        return db.session.get(Category, category_id)
+    if isinstance(key, int):
+        return None
     by_slug_or_name = or_(Category.slug == key, func.lower(Category.name) == key.lower())
     return db.session.scalar(select(Category).where(by_slug_or_name).limit(1))
 
@@ -61,22 +73,23 @@ def _check_category_name(name: str, exclude_id: int | None) -> str:
     name = " ".join(name.split())
     if not name:
         raise CatalogError("A category needs a name.", field="name")
-    # Exact, case-insensitive comparison: "Phone" is a different category from "Phones".
-    clash = select(Category.id).where(func.lower(Category.name) == name.lower())
-    if exclude_id is not None:
-        clash = clash.where(Category.id != exclude_id)
-    if db.session.scalar(clash) is not None:
-        raise CatalogError(f"A category named “{name}” already exists.", field="name")
+    # Whole names compared ignoring case in any script ("Éclair" = "éclair"), so "Phone"
+    # is a different category from "Phones". Categories are few: compare them in Python,
+    # since SQLite's lower() only folds ASCII.
+    key = name_key(name)
+    for category_id, existing in db.session.execute(select(Category.id, Category.name)):
+        if category_id != exclude_id and name_key(existing) == key:
+            raise CatalogError(f"A category named “{existing}” already exists.", field="name")
     return name
 
 
 def create_category(name: str, description: str = "") -> Category:
     name = _check_category_name(name, exclude_id=None)
     category = Category(
-        name=name, slug=unique_slug(Category, name, None), description=description.strip()
+        name=name, slug=unique_slug(Category, name, None), description=clean_text(description)
     )
     db.session.add(category)
-    db.session.commit()
+    _commit_or_explain(f"A category named “{name}” already exists.")
     return category
 
 
@@ -85,8 +98,8 @@ def update_category(category: Category, name: str, description: str = "") -> Cat
     if name != category.name:
         category.slug = unique_slug(Category, name, category.id)
     category.name = name
-    category.description = description.strip()
-    db.session.commit()
+    category.description = clean_text(description)
+    _commit_or_explain(f"A category named “{name}” already exists.")
     return category
 
 
@@ -130,12 +143,14 @@ def update_product(
 ) -> Product:
     """Set every editable field; the slug follows the name and stays unique."""
     name = " ".join(name.split())
+    if not name:
+        raise CatalogError("A product needs a name.", field="name")
     if name != product.name:
         product.slug = unique_slug(Product, name, product.id)
     product.name = name
     product.price = price
     product.category = category
-    product.description = description.strip()
+    product.description = clean_text(description)
     product.featured = featured
     db.session.add(product)
     db.session.commit()
@@ -147,8 +162,10 @@ def catalog_has_products() -> bool:
 
 
 def find_product(key: str | int) -> Product | None:
-    if isinstance(key, int) or key.isdigit():
-        return db.session.get(Product, int(key))
+    if (product_id := as_id(key)) is not None:
+        return db.session.get(Product, product_id)
+    if isinstance(key, int):
+        return None
     return db.session.scalar(select(Product).where(Product.slug == key))
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ..web import page_arg
+from ..web import existing_page, page_arg
 from . import bp, services
 
 
@@ -21,17 +21,17 @@ def home() -> str:
 
 
 @bp.route("/products")
-@bp.route("/products/<int:page>")
+@bp.route("/products/<int(max=10000):page>")
 def products(page: int | None = None) -> str:
-    pagination = services.product_page(page or page_arg(), per_page=_per_page())
+    pagination = existing_page(services.product_page(page or page_arg(), per_page=_per_page()))
     return render_template("catalog/products.html", pagination=pagination)
 
 
 @bp.route("/product/<key>")
 def product(key: str) -> str | Response:
     item = services.find_product(key) or abort(404)
-    if key != item.slug:  # one canonical address per product
-        return redirect(url_for("catalog.product", key=item.slug), code=301)
+    if key != item.slug:  # one canonical address; 302, since a rename changes the slug
+        return redirect(url_for("catalog.product", key=item.slug, **request.args))
     return render_template("catalog/product.html", product=item)
 
 
@@ -48,8 +48,10 @@ def categories() -> str:
 def category(key: str) -> str | Response:
     item = services.find_category(key) or abort(404)
     if key != item.slug:
-        return redirect(url_for("catalog.category", key=item.slug), code=301)
-    pagination = services.product_page(page_arg(), per_page=_per_page(), category=item)
+        return redirect(url_for("catalog.category", key=item.slug, **request.args))
+    pagination = existing_page(
+        services.product_page(page_arg(), per_page=_per_page(), category=item)
+    )
     return render_template("catalog/category.html", category=item, pagination=pagination)
 
 

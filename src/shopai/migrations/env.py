@@ -18,8 +18,11 @@ config.set_main_option(
 
 
 def include_name(name, type_, parent_names):
-    """Leave the SQLite FTS5 search index (created by hand in 0001) out of autogenerate."""
-    return not (type_ == "table" and name and name.startswith("product_fts"))
+    """Leave the full-text search indexes (created by hand in 0001: SQLite's FTS5 tables,
+    PostgreSQL's GIN index) out of autogenerate, which would otherwise drop them."""
+    if type_ == "table" and name and name.startswith("product_fts"):
+        return False
+    return not (type_ == "index" and name == "ix_product_search")
 
 
 def run_migrations_offline():

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, SearchField, SelectChoice, SelectField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-from ..catalog.services import find_category
+from ..catalog.services import categories, find_category
+from ..forms import FiniteDecimalField
 from .services import SORTS, SearchFilters
 
 MAX_PRICE = Decimal("99999999.99")
@@ -21,10 +23,10 @@ class SearchForm(FlaskForm):
 
     q = SearchField("Search", validators=[Optional(), Length(max=200)])
     category = SelectField("Category", choices=[ALL_CATEGORIES], validate_choice=False)
-    min_price = DecimalField(
+    min_price = FiniteDecimalField(
         "Min price", places=2, validators=[Optional(), NumberRange(min=0, max=MAX_PRICE)]
     )
-    max_price = DecimalField(
+    max_price = FiniteDecimalField(
         "Max price", places=2, validators=[Optional(), NumberRange(min=0, max=MAX_PRICE)]
     )
     sort = SelectField(
@@ -50,3 +52,10 @@ class SearchForm(FlaskForm):
             max_price=self.max_price.data,
             sort=self.sort.data if self.sort.data in SORTS else "relevance",
         )
+
+
+def search_form(args: Mapping[str, str]) -> SearchForm:
+    """The search form read from a query string, with the category choices filled in."""
+    form = SearchForm(formdata=args)
+    form.category.choices = [ALL_CATEGORIES] + [SelectChoice(c.slug, c.name) for c in categories()]
+    return form

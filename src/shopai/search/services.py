@@ -43,10 +43,23 @@ class SearchFilters:
     sort: Sort = "relevance"
 
 
+MIN_PREFIX = 2  # one-letter prefixes would match most of the index; they match whole words
+
+
 def _fts5_query(terms: list[str]) -> str:
-    # Each word becomes a quoted prefix term, so FTS5 operators typed by a shopper
-    # ("NOT", "*", quotes, column filters) are treated as plain text.
-    return " ".join('"{}"*'.format(term.replace('"', '""')) for term in terms)
+    # Each word becomes a quoted term, so FTS5 operators typed by a shopper ("NOT", "*",
+    # quotes, column filters) are plain text; words of 2+ letters match as prefixes.
+    return " ".join(
+        '"{}"{}'.format(term.replace('"', '""'), "*" if len(term) >= MIN_PREFIX else "")
+        for term in terms
+    )
+
+
+def _tsquery(terms: list[str]):
+    return func.to_tsquery(
+        "simple",
+        " & ".join(f"{term.lower()}{':*' if len(term) >= MIN_PREFIX else ''}" for term in terms),
+    )
 
 
 def _match(query: Select[tuple[Product]], terms: list[str]) -> Select[tuple[Product]]:
@@ -54,18 +67,23 @@ def _match(query: Select[tuple[Product]], terms: list[str]) -> Select[tuple[Prod
         return query.join(_fts, _fts.c.rowid == Product.id).where(
             _fts.c.product_fts.op("MATCH")(_fts5_query(terms))
         )
-    tsquery = func.to_tsquery("simple", " & ".join(f"{term.lower()}:*" for term in terms))
-    return query.where(PG_SEARCH_VECTOR.op("@@")(tsquery))
+    return query.where(PG_SEARCH_VECTOR.op("@@")(_tsquery(terms)))
 
 
 def _relevance(terms: list[str]):
     if db.engine.dialect.name == "sqlite":
         return _fts.c.rank  # bm25 with column weights set in the migration
-    tsquery = func.to_tsquery("simple", " & ".join(f"{term.lower()}:*" for term in terms))
-    return func.ts_rank(PG_SEARCH_VECTOR, tsquery).desc()
+    return func.ts_rank(PG_SEARCH_VECTOR, _tsquery(terms)).desc()
 
 
 def search_products(filters: SearchFilters, page: int, per_page: int) -> Pagination:
+    return db.paginate(
+        search_query(filters), page=page, per_page=per_page, error_out=False, count=True
+    )
+
+
+def search_query(filters: SearchFilters) -> Select[tuple[Product]]:
+    """The whole search as one SELECT (also what the query-plan test inspects)."""
     terms = words(filters.q)
     query = select(Product)
     if terms:
@@ -84,5 +102,4 @@ def search_products(filters: SearchFilters, page: int, per_page: int) -> Paginat
         "newest": (Product.created_at.desc(),),
         "name": (Product.name.asc(),),
     }.get(sort) or (_relevance(terms),)
-    query = query.order_by(*order, Product.id)
-    return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+    return query.order_by(*order, Product.id)

@@ -2,30 +2,24 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
-from wtforms import SelectChoice
 
-from ..catalog.services import categories, find_category
-from ..web import page_arg
+from ..catalog.services import find_category
+from ..web import existing_page, page_arg
 from . import bp
-from .forms import ALL_CATEGORIES, SearchForm
+from .forms import search_form
 from .services import search_products
-
-
-def bound_search_form() -> SearchForm:
-    """The search form read from the query string, with category choices filled in."""
-    form = SearchForm(formdata=request.args)
-    form.category.choices = [ALL_CATEGORIES] + [SelectChoice(c.slug, c.name) for c in categories()]
-    return form
 
 
 @bp.route("/search")
 def search() -> tuple[str, int]:
-    form = bound_search_form()
+    form = search_form(request.args)
     valid = form.validate()
     filters = form.filters()
     if not valid or form.category.errors:
         return render_template("search/results.html", form=form, pagination=None), 400
-    pagination = search_products(filters, page_arg(), current_app.config["SHOPAI_PER_PAGE"])
+    pagination = existing_page(
+        search_products(filters, page_arg(), current_app.config["SHOPAI_PER_PAGE"])
+    )
     return render_template("search/results.html", form=form, pagination=pagination), 200
 
 
