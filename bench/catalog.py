@@ -210,7 +210,7 @@ def main() -> None:
                 "product page": [f"/product/{quote(rng.choice(slugs))}" for _ in range(200)],
                 "search page": [f"/search?q={quote(q)}" for q in QUERIES],
                 "search filtered": [
-                    f"/search?q={quote(q)}&min_price=20&max_price=900&sort=price_asc&page=2"
+                    f"/search?q={quote(q)}&min_price=20&max_price=900&sort=price_asc"
                     for q in QUERIES
                 ],
                 "api search": [f"/api/products?q={quote(q)}" for q in QUERIES],
