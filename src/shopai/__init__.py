@@ -84,7 +84,8 @@ def register_blueprints(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from .ai_check import ai_group
-    from .cli import admins_command, create_admin_command, seed_demo_command
+    from .cli import admins_command, create_admin_command, images_group, seed_demo_command
 
-    for command in (seed_demo_command, create_admin_command, admins_command, ai_group):
+    commands = (seed_demo_command, create_admin_command, admins_command, images_group, ai_group)
+    for command in commands:
         app.cli.add_command(command)

@@ -16,6 +16,7 @@ from .auth.services import AccountError, admin_emails, create_admin
 from .catalog.services import catalog_has_products
 from .config import ConfigError
 from .demo import load_demo_catalog
+from .images.services import collect_garbage
 
 
 @click.command("seed-demo")
@@ -54,6 +55,26 @@ def create_admin_command(email: str, password: str) -> None:
     except AccountError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(f"Admin {user.email} is ready; sign in at /login.")
+
+
+@click.group("images")
+def images_group() -> None:
+    """Stored product images."""
+
+
+@images_group.command("gc")
+@click.option(
+    "--min-age-minutes",
+    type=click.IntRange(min=0),
+    default=60,
+    show_default=True,
+    help="Keep unreferenced files younger than this (an upload may be about to use them).",
+)
+@with_appcontext
+def images_gc_command(min_age_minutes: int) -> None:
+    """Delete image files that no product uses any more."""
+    removed = collect_garbage(min_age_minutes * 60, progress=_progress_bar)
+    click.echo(f"Removed {removed} unused image(s).")
 
 
 @click.command("admins")

@@ -62,17 +62,29 @@ def test_a_category_with_products_is_not_deleted(app):
     assert catalog.categories() == []
 
 
-def test_deleting_a_product_removes_images_no_one_else_uses(app):
+def test_image_gc_removes_only_old_files_no_one_uses(app, runner):
+    import os
+
     shared = store_image(image_bytes(color=(1, 2, 3)))
     own = store_image(image_bytes(color=(4, 5, 6)))
+    young = store_image(image_bytes(color=(7, 8, 9)))  # stored, row not committed yet
     first, second = make_product("First"), make_product("Second", category=make_category("Two"))
     attach_image(first, shared)
     attach_image(first, own)
     attach_image(second, shared)
     catalog.delete_product(first)
-    remaining = {path.name for path in image_store().root.rglob("*.webp")}
-    assert f"{shared.content_hash}.webp" in remaining
+    root = image_store().root
+    for stored in (shared, own):  # make them look an hour old
+        for path in root.rglob(f"{stored.content_hash}*.webp"):
+            os.utime(path, (path.stat().st_atime - 7200, path.stat().st_mtime - 7200))
+
+    result = runner.invoke(args=["images", "gc"])
+    assert "Removed 1 unused image(s)." in result.output
+    remaining = {path.name for path in root.rglob("*.webp")}
+    assert f"{shared.content_hash}.webp" in remaining  # still used by Second
     assert f"{own.content_hash}.webp" not in remaining
+    assert f"{own.content_hash}-thumb.webp" not in remaining
+    assert f"{young.content_hash}.webp" in remaining  # too young to judge
 
 
 def test_newest_image_is_shown(app):

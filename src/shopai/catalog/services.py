@@ -12,7 +12,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..images.services import delete_unreferenced
 from ..text import as_id, clean_text, name_key, slugify
 from .models import Category, Product
 
@@ -187,7 +186,7 @@ def product_page(page: int, per_page: int, category: Category | None = None) -> 
 
 
 def delete_product(product: Product) -> None:
-    hashes = [image.content_hash for image in product.images]
+    """Its image rows go with it; files no one uses are removed later by
+    `shopai images gc` (deleting them here could race an identical upload)."""
     db.session.delete(product)
     db.session.commit()
-    delete_unreferenced(hashes)

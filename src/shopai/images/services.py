@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -11,6 +13,8 @@ from ..catalog.models import Product
 from ..extensions import db
 from .models import ProductImage
 from .storage import ImageStore, StoredImage
+
+ProgressFactory = Callable[[list[str], str], Any]
 
 
 def image_store() -> ImageStore:
@@ -42,12 +46,24 @@ def attach_image(product: Product, stored: StoredImage, *, source: str = "upload
     return image
 
 
-def delete_unreferenced(content_hashes: Iterable[str]) -> None:
-    """Remove files no product uses any more (identical uploads share one file)."""
+def collect_garbage(min_age_seconds: float, progress: ProgressFactory | None = None) -> int:
+    """Delete stored files that no product image references and that are older than
+    `min_age_seconds`; returns how many images were removed.
+
+    Deleting only old files is what makes this safe while the shop runs: an upload
+    stores its file a moment before its row is committed, and an identical upload
+    reuses an existing file, so a young unreferenced file may be about to be used.
+    """
     store = image_store()
-    for content_hash in set(content_hashes):
-        still_used = db.session.scalar(
-            select(ProductImage.id).where(ProductImage.content_hash == content_hash).limit(1)
-        )
-        if still_used is None:
-            store.delete(content_hash)
+    referenced = set(db.session.scalars(select(ProductImage.content_hash).distinct()))
+    candidates = store.stored_hashes()
+    removed = 0
+    with progress(candidates, "Images") if progress else nullcontext(candidates) as items:
+        for content_hash in items:
+            if (
+                content_hash not in referenced
+                and store.age_seconds(content_hash) >= min_age_seconds
+            ):
+                store.delete(content_hash)
+                removed += 1
+    return removed

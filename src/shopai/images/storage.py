@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,13 +91,29 @@ class ImageStore:
         self._write(image_path(content_hash, thumbnail=True), _encode(thumbnail))
         return StoredImage(content_hash, image.width, image.height)
 
+    def stored_hashes(self) -> list[str]:
+        """Hashes of the main files present (thumbnails follow their main file)."""
+        return sorted(
+            path.stem
+            for path in self.root.glob("??/*.webp")
+            if len(path.stem) == 64 and path.parent.name == path.stem[:2]
+        )
+
+    def age_seconds(self, content_hash: str) -> float:
+        path = self.root / image_path(content_hash)
+        try:
+            return time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
     def delete(self, content_hash: str) -> None:
         for thumbnail in (False, True):
             (self.root / image_path(content_hash, thumbnail=thumbnail)).unlink(missing_ok=True)
 
     def _write(self, relative: str, data: bytes) -> None:
         target = self.root / relative
-        if target.exists():  # same name, same content
+        if target.exists():  # same name, same content: refresh its age for the collector
+            target.touch()
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
