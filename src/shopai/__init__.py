@@ -37,9 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .ai_service import init_ai
     from .errors import register_error_handlers
+    from .request_log import configure_logging
     from .security import register_security_headers
     from .templating import register_template_helpers
 
+    configure_logging(app)
     register_extensions(app)
     init_ai(app)
     register_blueprints(app)

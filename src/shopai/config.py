@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +18,31 @@ from sqlalchemy.exc import ArgumentError
 
 from .ai.errors import AIConfigError
 from .ai.settings import AISettings
+from .env import EnvReader, SettingError
 
 ENVIRONMENTS = ("development", "production", "testing")
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names it."""
 
 
-@dataclass(frozen=True)
-class _Env:
-    environ: Mapping[str, str]
-
-    def text(self, name: str, default: str = "") -> str:
-        return self.environ.get(name, default).strip()
-
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-        if value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-        return value
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        raw = self.text(name).lower()
-        if not raw:
-            return default
-        if raw in {"1", "true", "yes", "on"}:
-            return True
-        if raw in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+def _trusted_hosts(env: EnvReader, shop_env: str) -> list[str]:
+    """Host names the shop answers to. Links, redirects and the API's URLs are built
+    from the request's Host header, so an unchecked one lets a forged request make
+    the shop point at another site (cache poisoning, password-reset style phishing)."""
+    hosts = env.words("SHOPAI_TRUSTED_HOSTS")
+    if hosts:
+        return hosts
+    if shop_env == "production":
+        raise ConfigError(
+            "SHOPAI_TRUSTED_HOSTS is required in production: the host names the shop is "
+            "served as, e.g. 'shop.example.com www.shop.example.com' (a leading dot "
+            "allows subdomains)"
+        )
+    return list(LOCAL_HOSTS)
 
 
 def _local_secret_key(instance_path: Path) -> str:
@@ -73,11 +61,14 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
 
     Every variable read here is documented in `.env.example`.
     """
-    env = _Env(os.environ if environ is None else environ)
+    try:
+        return _settings(instance_path, EnvReader(os.environ if environ is None else environ))
+    except SettingError as exc:
+        raise ConfigError(str(exc)) from None
 
-    shop_env = env.text("SHOPAI_ENV", "production").lower()
-    if shop_env not in ENVIRONMENTS:
-        raise ConfigError(f"SHOPAI_ENV must be one of {', '.join(ENVIRONMENTS)}, got {shop_env!r}")
+
+def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
+    shop_env = env.choice("SHOPAI_ENV", "production", ENVIRONMENTS)
 
     secret_key = env.text("SECRET_KEY")
     if not secret_key:
@@ -117,6 +108,10 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
     except AIConfigError as exc:
         raise ConfigError(str(exc)) from None
 
+    log_level = env.text("SHOPAI_LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"SHOPAI_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+
     return {
         "SHOPAI_ENV": shop_env,
         "SHOPAI_AI": ai_settings,
@@ -127,6 +122,9 @@ def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) 
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "SHOPAI_PER_PAGE": env.integer("SHOPAI_PER_PAGE", 12, minimum=1),
         "SHOPAI_BEHIND_PROXY": env.flag("SHOPAI_BEHIND_PROXY"),
+        "SHOPAI_HTTPS": https,
+        "SHOPAI_LOG_LEVEL": log_level,
+        "TRUSTED_HOSTS": _trusted_hosts(env, shop_env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": https,

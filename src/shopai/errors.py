@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, make_response, render_template
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.wrappers import Response
 
 from .extensions import db
@@ -32,6 +32,8 @@ def handle_http_error(error: HTTPException) -> Response:
     code = error.code or 500
     if code < 400:  # a redirect raised as an exception
         return original
+    if isinstance(error, SecurityError):
+        return _untrusted_host()
     if code >= 500:
         db.session.rollback()
     if wants_json():
@@ -43,6 +45,15 @@ def handle_http_error(error: HTTPException) -> Response:
         if header in original.headers:
             response.headers[header] = original.headers[header]
     return response
+
+
+def _untrusted_host() -> Response:
+    """A Host header outside SHOPAI_TRUSTED_HOSTS. No URL can be built for such a
+    request (that is the point), so no page template; and the host is not echoed."""
+    message = "This shop does not answer to that host name."
+    if wants_json():
+        return json_error(400, "Bad Request", message)
+    return make_response(message, 400, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -33,5 +33,19 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+# Two years, the preload lists' minimum; no includeSubDomains, since other hosts
+# under the shop's domain may not serve HTTPS.
+STRICT_TRANSPORT_SECURITY = "max-age=63072000"
+
+
+def set_hsts_header(response: Response) -> Response:
+    """Browsers that once reached the shop over HTTPS never try plain HTTP again,
+    so a network attacker cannot strip TLS from a later visit."""
+    response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    return response
+
+
 def register_security_headers(app: Flask) -> None:
     app.after_request(set_security_headers)
+    if app.config["SHOPAI_HTTPS"]:
+        app.after_request(set_hsts_header)

@@ -22,8 +22,11 @@ def test_development_generates_and_keeps_a_local_key(tmp_path: Path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+PRODUCTION = {"SECRET_KEY": "x" * 32, "SHOPAI_TRUSTED_HOSTS": "shop.example.com"}
+
+
 def test_defaults_are_safe(tmp_path: Path):
-    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32})
+    settings = load_settings(str(tmp_path), PRODUCTION)
     assert "DEBUG" not in settings  # Flask's default: off
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'shopai.db'}"
     assert settings["SHOPAI_UPLOAD_DIR"] == str(tmp_path / "uploads")
@@ -34,7 +37,7 @@ def test_defaults_are_safe(tmp_path: Path):
 
 
 def test_https_marks_cookies_secure(tmp_path: Path):
-    settings = load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, "SHOPAI_HTTPS": "true"})
+    settings = load_settings(str(tmp_path), {**PRODUCTION, "SHOPAI_HTTPS": "true"})
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["REMEMBER_COOKIE_SECURE"] is True
 
@@ -49,6 +52,7 @@ def test_debug_mode_is_refused_outside_development(tmp_path: Path, monkeypatch):
 
     monkeypatch.setenv("SHOPAI_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("SHOPAI_TRUSTED_HOSTS", "shop.example.com")
     monkeypatch.setenv("FLASK_DEBUG", "1")
     monkeypatch.setenv("SHOPAI_ENV", "production")
     with pytest.raises(ConfigError, match="debug mode"):
@@ -68,11 +72,28 @@ def test_debug_mode_is_refused_outside_development(tmp_path: Path, monkeypatch):
 )
 def test_malformed_settings_name_the_variable(tmp_path: Path, name, value, message):
     with pytest.raises(ConfigError, match=message):
-        load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32, name: value})
+        load_settings(str(tmp_path), {**PRODUCTION, name: value})
 
 
 def test_heroku_style_postgres_urls_are_accepted(tmp_path: Path):
     settings = load_settings(
-        str(tmp_path), {"SECRET_KEY": "x" * 32, "DATABASE_URL": "postgres://u:p@db/shop"}
+        str(tmp_path), {**PRODUCTION, "DATABASE_URL": "postgres://u:p@db/shop"}
     )
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql://u:p@db/shop"
+
+
+def test_production_needs_the_host_names_it_serves(tmp_path: Path):
+    with pytest.raises(ConfigError, match="SHOPAI_TRUSTED_HOSTS is required in production"):
+        load_settings(str(tmp_path), {"SECRET_KEY": "x" * 32})
+    assert load_settings(str(tmp_path), PRODUCTION)["TRUSTED_HOSTS"] == ["shop.example.com"]
+
+
+@pytest.mark.parametrize("value", ["on", "yes", "1", "true", "TRUE"])
+def test_the_app_and_the_ai_client_read_flags_alike(tmp_path: Path, value):
+    """`SHOPAI_HTTPS=on` worked while `SHOPAI_ALLOW_PRIVATE_IMAGE_URLS=on` was an error."""
+    settings = load_settings(
+        str(tmp_path),
+        {**PRODUCTION, "SHOPAI_HTTPS": value, "SHOPAI_ALLOW_PRIVATE_IMAGE_URLS": value},
+    )
+    assert settings["SHOPAI_HTTPS"] is True
+    assert settings["SHOPAI_AI"].allow_private_urls is True

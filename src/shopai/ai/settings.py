@@ -7,13 +7,13 @@ set, and the embedded local model (no key, no network) otherwise.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ..env import EnvReader, SettingError
 from .errors import AIConfigError
 
 Feature = Literal["suggest", "chat", "images", "embeddings"]
@@ -83,48 +83,10 @@ class AISettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AISettings:
-        return _from_env(_Reader(environ))
-
-
-@dataclass(frozen=True)
-class _Reader:
-    environ: Mapping[str, str]
-
-    def text(self, name: str, default: str = "") -> str:
-        return self.environ.get(name, default).strip()
-
-    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
-        raw = self.text(name)
-        if not raw:
-            return default
         try:
-            value = float(raw)
-        except ValueError:
-            raise AIConfigError(f"{name} must be a number, got {raw!r}") from None
-        if not math.isfinite(value):
-            raise AIConfigError(f"{name} must be a finite number, got {raw!r}")
-        if value < minimum:
-            raise AIConfigError(f"{name} must be at least {minimum:g}, got {raw}")
-        return value
-
-    def integer(self, name: str, default: int, minimum: int = 0) -> int:
-        value = self.number(name, default, minimum)
-        if value != int(value):
-            raise AIConfigError(f"{name} must be a whole number, got {value:g}")
-        return int(value)
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower() or default
-        if value not in allowed:
-            raise AIConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-        return value
-
-    def flag(self, name: str) -> bool:
-        return self.choice(name, "false", ("true", "false", "1", "0", "yes", "no")) in {
-            "true",
-            "1",
-            "yes",
-        }
+            return _from_env(EnvReader(environ))
+        except SettingError as exc:
+            raise AIConfigError(str(exc)) from None
 
 
 def display_url(url: str | None) -> str:
@@ -136,7 +98,7 @@ def display_url(url: str | None) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
-def _url(reader: _Reader, name: str) -> str | None:
+def _url(reader: EnvReader, name: str) -> str | None:
     value = reader.text(name).rstrip("/")
     if value and not value.startswith(("http://", "https://")):
         raise AIConfigError(
@@ -145,7 +107,7 @@ def _url(reader: _Reader, name: str) -> str | None:
     return value or None
 
 
-def _prices(reader: _Reader) -> dict[str, Price]:
+def _prices(reader: EnvReader) -> dict[str, Price]:
     raw = reader.text("SHOPAI_AI_PRICES")
     if not raw:
         return {}
@@ -159,7 +121,7 @@ def _prices(reader: _Reader) -> dict[str, Price]:
         ) from None
 
 
-def _from_env(reader: _Reader) -> AISettings:
+def _from_env(reader: EnvReader) -> AISettings:
     api_key = reader.text("OPENAI_API_KEY") or None
     base_url = _url(reader, "OPENAI_BASE_URL")
     text_backend = reader.choice("SHOPAI_AI_BACKEND", "auto", ("auto", "openai", "local"))
