@@ -51,7 +51,13 @@ class RequestContextFilter(logging.Filter):
 
 
 class ShopLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler this module installed, so a second app replaces it."""
+    """Standard error as it is when a line is written, not when the app was made
+    (servers and test runners replace it). Its class marks the handler this module
+    installed, so the next app made in the process replaces it instead of adding one."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure_logging(app: Flask) -> None:
@@ -59,7 +65,7 @@ def configure_logging(app: Flask) -> None:
     for handler in list(logger.handlers):
         if isinstance(handler, ShopLogHandler) or handler is default_handler:
             logger.removeHandler(handler)
-    handler = ShopLogHandler(sys.stderr)
+    handler = ShopLogHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.addFilter(RequestContextFilter())
     logger.addHandler(handler)
