@@ -10,6 +10,8 @@ from ..text import as_id
 from .models import User
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200
+MIN_DISTINCT_CHARACTERS = 5
 
 
 class AccountError(ValueError):
@@ -23,11 +25,43 @@ def normalize_email(email: str) -> str:
         raise AccountError(str(exc)) from None
 
 
-def create_admin(email: str, password: str) -> User:
-    """Create an admin, or promote and re-password an existing account with that email."""
-    email = normalize_email(email)
+def check_password_policy(password: str, email: str = "") -> None:
+    """Refuse passwords that meet the length but guess in a few tries ("          ",
+    "aaaaaaaaaa", "1234567890", the email itself). Length matters most; these rules
+    only catch the degenerate cases, without composition rules that push people
+    towards "Password1!"."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
+    if not password.strip():
+        raise AccountError("The password cannot be only spaces.")
+    folded = password.casefold()
+    if len(set(folded)) < MIN_DISTINCT_CHARACTERS:
+        raise AccountError(
+            f"The password needs at least {MIN_DISTINCT_CHARACTERS} different characters."
+        )
+    if _is_run(folded):
+        raise AccountError("The password cannot be a run of keys or characters in order.")
+    local_part = email.partition("@")[0].casefold()
+    if local_part and (folded == email.casefold() or folded == local_part):
+        raise AccountError("The password cannot be the email address.")
+
+
+# Runs people type as passwords: along the alphabet, the digits, a keyboard row.
+_RUNS = ("abcdefghijklmnopqrstuvwxyz", "01234567890123456789", "qwertyuiopasdfghjklzxcvbnm")
+
+
+def _is_run(text: str) -> bool:
+    """Like "1234567890", "abcdefghij", "qwertyuiop", or any of them backwards."""
+    return any(text in run or text in run[::-1] for run in _RUNS)
+
+
+def create_admin(email: str, password: str) -> User:
+    """Create an admin, or promote and re-password an existing account with that email
+    (which signs out every session of that account)."""
+    email = normalize_email(email)
+    check_password_policy(password, email)
     user = db.session.scalar(select(User).where(User.email == email)) or User(email=email)
     user.set_password(password)
     user.is_admin = True
@@ -50,8 +84,16 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def load_user(user_id: str) -> User | None:
-    user_key = as_id(user_id)
-    return db.session.get(User, user_key) if user_key is not None else None
+    """The user named by a session or remember-me cookie, while its token is current."""
+    key, _, token = user_id.partition(":")
+    user_key = as_id(key)
+    user = db.session.get(User, user_key) if user_key is not None and token else None
+    return user if user is not None and user.has_session_token(token) else None
+
+
+def sign_out_everywhere(user: User) -> None:
+    user.end_sessions()
+    db.session.commit()
 
 
 def admin_emails() -> list[str]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..extensions import limiter
 from . import bp
 from .forms import LoginForm
-from .services import authenticate
+from .services import authenticate, sign_out_everywhere
 
 
 def _login_limit() -> str:
@@ -17,12 +17,24 @@ def _login_limit() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: an open redirect after login is a phishing aid."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
-            return target
+    """Only same-site paths: an open redirect after login is a phishing aid.
+
+    Browsers read "//host", "/\\host" and "////host" as another site and drop tabs
+    and newlines from URLs, so a path must start with exactly one slash and hold no
+    backslash, control character or space before it counts as ours.
+    """
+    if target and _is_local_path(target):
+        return target
     return url_for("admin.index")
+
+
+def _is_local_path(target: str) -> bool:
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -42,6 +54,9 @@ def login() -> str | Response | tuple[str, int]:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    user = current_user._get_current_object() if current_user.is_authenticated else None
     logout_user()
+    if user is not None:
+        sign_out_everywhere(user)
     flash("Signed out.", "info")
     return redirect(url_for("catalog.home"))
