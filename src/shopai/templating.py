@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from flask import Flask, request, url_for
 
 from .images.models import ProductImage
+from .web import url_keeping_query
 
 
 def money(value: Decimal | None) -> str:
@@ -16,12 +16,8 @@ def money(value: Decimal | None) -> str:
 
 def page_url(page: int) -> str:
     """The current page's URL with another page number; every filter in the query survives."""
-    # Path arguments win over query arguments, and url_for's own "_..." options
-    # (_external, _anchor, _method) are never taken from a visitor's query string.
-    args: dict[str, Any] = {k: v for k, v in request.args.items() if not k.startswith("_")}
-    args.update(request.view_args or {})
-    args["page"] = page
-    return url_for(request.endpoint or "catalog.home", **args)
+    values = {**(request.view_args or {}), "page": page}
+    return url_keeping_query(request.endpoint or "catalog.home", **values)
 
 
 def image_url(image: ProductImage | None, *, thumbnail: bool = False) -> str:

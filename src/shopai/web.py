@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, current_app, request
 from flask_sqlalchemy.pagination import Pagination
+from werkzeug.datastructures import MultiDict
 
 MAX_PAGE = 10_000
 MAX_PER_PAGE = 100
@@ -33,3 +36,19 @@ def existing_page(pagination: Pagination) -> Pagination:
     if pagination.page > 1 and not pagination.items:
         abort(404)
     return pagination
+
+
+def url_keeping_query(endpoint: str, /, **values: Any) -> str:
+    """A URL for `endpoint` that keeps the current query string, `values` overriding.
+
+    Spreading `request.args` into `url_for` lets a visitor's parameter names collide
+    with its own (`endpoint`, `_method`, `_external`) or with path arguments (`key`),
+    which crashed pages. Handing the URL map one mapping instead makes every visitor
+    parameter plain data, passed through as a query parameter.
+    """
+    merged = MultiDict(request.args)
+    for name, value in values.items():
+        merged.setlist(name, [value])
+    adapter = current_app.create_url_adapter(request)
+    assert adapter is not None  # always bound inside a request
+    return adapter.build(endpoint, merged)

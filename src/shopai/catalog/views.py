@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template
 from werkzeug.wrappers import Response
 
-from ..web import existing_page, page_arg
+from ..web import existing_page, page_arg, url_keeping_query
 from . import bp, services
 
 
@@ -31,7 +31,7 @@ def products(page: int | None = None) -> str:
 def product(key: str) -> str | Response:
     item = services.find_product(key) or abort(404)
     if key != item.slug:  # one canonical address; 302, since a rename changes the slug
-        return redirect(url_for("catalog.product", key=item.slug, **request.args))
+        return redirect(url_keeping_query("catalog.product", key=item.slug))
     return render_template("catalog/product.html", product=item)
 
 
@@ -48,7 +48,7 @@ def categories() -> str:
 def category(key: str) -> str | Response:
     item = services.find_category(key) or abort(404)
     if key != item.slug:
-        return redirect(url_for("catalog.category", key=item.slug, **request.args))
+        return redirect(url_keeping_query("catalog.category", key=item.slug))
     pagination = existing_page(
         services.product_page(page_arg(), per_page=_per_page(), category=item)
     )
