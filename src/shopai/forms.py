@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from wtforms import DecimalField
@@ -14,11 +14,21 @@ def strip_text(value: Any) -> Any:
 
 
 class FiniteDecimalField(DecimalField):
-    """A DecimalField that refuses NaN, sNaN and Infinity, which Decimal() accepts
-    and which later blow up in comparisons (a 500 instead of a form error)."""
+    """A DecimalField that refuses what Decimal() accepts but later blows up (a 500
+    instead of a form error): NaN, sNaN and Infinity fail comparisons, and numbers
+    too long to round to `places` ("1e26") fail `quantize`, which the field itself
+    calls to redisplay the value."""
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         super().process_formdata(valuelist)
-        if isinstance(self.data, Decimal) and not self.data.is_finite():
+        if not isinstance(self.data, Decimal):
+            return
+        if not self.data.is_finite():
             self.data = None
             raise ValueError(self.gettext("Not a valid decimal value."))
+        if self.places is not None:
+            try:
+                self.data.quantize(Decimal(1).scaleb(-self.places))
+            except InvalidOperation:
+                self.data = None
+                raise ValueError(self.gettext("Number is too large.")) from None

@@ -39,6 +39,49 @@ def name_key(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+# Marks that reorder text on screen: "\u202egnp.exe" displays as "exe.png".
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f"  # direction marks
+    "\u202a\u202b\u202c\u202d\u202e"  # embeddings and overrides
+    "\u2066\u2067\u2068\u2069"  # isolates
+)
+_VISIBLE_CATEGORIES = ("L", "N", "P", "S")
+
+
+def clean_name(name: str) -> str:
+    """A name as stored, or `ValueError` with a message fit for the form.
+
+    Blanks are collapsed. A name must show something: only zero-width characters,
+    control characters (NUL breaks PostgreSQL text) or direction overrides (which
+    disguise a name) are refused, while joiners inside real words stay (Persian,
+    Hindi and emoji need them).
+    """
+    name = " ".join(name.split())
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ValueError("Names cannot contain control characters.")
+    if any(ch in BIDI_CONTROLS for ch in name):
+        raise ValueError("Names cannot contain text-direction controls.")
+    name = _strip_format_characters(name)
+    if not any(unicodedata.category(ch).startswith(_VISIBLE_CATEGORIES) for ch in name):
+        raise ValueError("A name needs visible characters.")
+    return name
+
+
+def _strip_format_characters(name: str) -> str:
+    """Zero-width characters at either end (invisible, yet they make names differ)."""
+    start, end = 0, len(name)
+    while start < end and unicodedata.category(name[start]) == "Cf":
+        start += 1
+    while end > start and unicodedata.category(name[end - 1]) == "Cf":
+        end -= 1
+    return name[start:end].strip()
+
+
+_STORED_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def clean_text(text: str) -> str:
-    """Multi-line text as stored: browsers send CRLF from textareas."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    """Multi-line text as stored: browsers send CRLF from textareas, and control
+    characters other than newlines and tabs have no place in a description."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _STORED_CONTROLS.sub("", text).strip()

@@ -1,11 +1,13 @@
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event, insert
 
 from shopai.catalog import services as catalog
 from shopai.catalog.models import Product
+from shopai.catalog.services import CatalogError
 from shopai.extensions import db
-from shopai.images.services import attach_image, image_store, store_image
+from shopai.images.services import Provenance, attach_image, image_store, store_image
 
 from ..factories import image_bytes, make_category, make_product
 
@@ -102,3 +104,60 @@ def test_listing_paginates_by_name(app):
     page = catalog.product_page(1, per_page=2)
     assert [p.name for p in page.items] == ["Alpha", "Bravo"]
     assert page.pages == 2
+
+
+def test_two_saves_of_one_new_name_both_succeed(app):
+    """The slug is checked, then inserted: a concurrent save of the same name in between
+    used to end in a 500 (UNIQUE constraint failed: product.slug)."""
+    category = make_category()
+
+    rivals = []
+
+    def rival_saves_first(session, _context, _instances):
+        if rivals:
+            return
+        rivals.append("saved")
+        with db.engine.begin() as rival:
+            rival.execute(
+                insert(Product).values(
+                    name="Cable", slug="cable", price=1, category_id=category.id, description=""
+                )
+            )
+
+    event.listen(db.session, "before_flush", rival_saves_first)
+    try:
+        product = make_product("Cable", category=category)
+    finally:
+        event.remove(db.session, "before_flush", rival_saves_first)
+    assert product.slug == "cable-2"
+    assert sorted(db.session.scalars(db.select(Product.slug))) == ["cable", "cable-2"]
+
+
+@pytest.mark.parametrize(
+    "price", [Decimal("1e26"), Decimal("NaN"), Decimal("-1"), Decimal("1.001")]
+)
+def test_prices_out_of_range_are_catalog_errors(app, price):
+    with pytest.raises(CatalogError) as info:
+        make_product(price=str(price))
+    assert info.value.field == "price"
+
+
+def test_generated_images_keep_their_provenance_and_wait_to_be_chosen(app):
+    product = make_product()
+    upload = attach_image(product, store_image(image_bytes(color=(9, 9, 9))))
+    candidate = attach_image(
+        product,
+        store_image(image_bytes(color=(7, 7, 7))),
+        source="ai",
+        provenance=Provenance("openai", "gpt-image-1-mini", "a cable on a desk", seed=4),
+        chosen=False,
+    )
+    db.session.commit()
+    assert product.image == upload
+    assert (candidate.backend, candidate.model, candidate.prompt, candidate.seed) == (
+        "openai",
+        "gpt-image-1-mini",
+        "a cable on a desk",
+        4,
+    )
+    assert candidate.source == "ai" and not candidate.chosen

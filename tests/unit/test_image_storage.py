@@ -93,3 +93,12 @@ def test_delete_removes_both_files(store: ImageStore):
     stored = store.save(image_bytes())
     store.delete(stored.content_hash)
     assert not any(store.root.rglob("*.webp"))
+
+
+def test_a_thin_image_within_the_pixel_budget_is_refused_by_its_side(tmp_path: Path):
+    """1 x 39,000,000 pixels is under a 40-megapixel budget, yet costs 780 MiB to decode."""
+    store = ImageStore(tmp_path, max_pixels=40_000_000)
+    with pytest.raises(ImageRejected, match="pixels a side"):
+        store.save(_png_bomb(39_000_000, 1))
+    with pytest.raises(ImageRejected, match="pixels a side"):
+        store.save(_png_bomb(1, 39_000_000))

@@ -16,6 +16,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from ..catalog.models import MAX_PRICE
 from ..forms import FiniteDecimalField, strip_text
 
 IMAGE_EXTENSIONS = ["jpg", "jpeg", "png", "webp", "gif"]
@@ -35,7 +36,7 @@ class ProductForm(FlaskForm):
         places=2,
         validators=[
             InputRequired(),
-            NumberRange(min=Decimal("0.00"), max=Decimal("99999999.99")),
+            NumberRange(min=Decimal("0.00"), max=MAX_PRICE),
         ],
     )
     category = SelectField("Category", coerce=int, validators=[InputRequired()])

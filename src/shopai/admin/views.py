@@ -13,7 +13,7 @@ from ..auth.decorators import admin_required
 from ..catalog import services as catalog
 from ..catalog.models import Category, Product
 from ..extensions import db
-from ..images.services import attach_image, store_image
+from ..images.services import add_uploaded_image, store_image
 from ..images.storage import ImageRejected, StoredImage
 from ..web import page_arg
 from . import bp
@@ -48,6 +48,12 @@ def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:
         return None
 
 
+def _show_error(form: CategoryForm | ProductForm, error: catalog.CatalogError) -> None:
+    """A broken catalog rule, shown beside the field it concerns."""
+    field = form[error.field] if error.field and error.field in form else form.name
+    field.errors = [*field.errors, str(error)]
+
+
 def _form_status(form: CategoryForm | ProductForm | ImageForm) -> int:
     return 400 if form.is_submitted() else 200
 
@@ -71,7 +77,7 @@ def category_create() -> View:
         try:
             category = catalog.create_category(form.name.data or "", form.description.data or "")
         except catalog.CatalogError as exc:
-            form.name.errors = [*form.name.errors, str(exc)]
+            _show_error(form, exc)
         else:
             flash(f"Category “{category.name}” created.", "success")
             return redirect(url_for("catalog.category", key=category.slug))
@@ -87,7 +93,7 @@ def category_edit(category_id: int) -> View:
         try:
             catalog.update_category(category, form.name.data or "", form.description.data or "")
         except catalog.CatalogError as exc:
-            form.name.errors = [*form.name.errors, str(exc)]
+            _show_error(form, exc)
         else:
             flash(f"Category “{category.name}” saved.", "success")
             return redirect(url_for("admin.index"))
@@ -131,12 +137,10 @@ def product_create() -> View:
         stored = _stored_upload(form)
         if not form.image.errors:
             try:
-                product = catalog.create_product(**_product_fields(form))
+                product = catalog.create_product(**_product_fields(form), image=stored)
             except catalog.CatalogError as exc:
-                form.name.errors = [*form.name.errors, str(exc)]
+                _show_error(form, exc)
             else:
-                if stored is not None:
-                    attach_image(product, stored)
                 flash(f"Product “{product.name}” created.", "success")
                 return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=None), _form_status(form)
@@ -160,13 +164,11 @@ def product_edit(product_id: int) -> View:
         stored = _stored_upload(form)
         if not form.image.errors:
             try:
-                catalog.update_product(product, **_product_fields(form))
+                catalog.update_product(product, **_product_fields(form), image=stored)
             except catalog.CatalogError as exc:
                 db.session.rollback()
-                form.name.errors = [*form.name.errors, str(exc)]
+                _show_error(form, exc)
             else:
-                if stored is not None:
-                    attach_image(product, stored)
                 flash(f"Product “{product.name}” saved.", "success")
                 return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=product), _form_status(
@@ -180,7 +182,7 @@ def product_image(product_id: int) -> View:
     product = db.get_or_404(Product, product_id)
     form = ImageForm()
     if form.validate_on_submit() and (stored := _stored_upload(form)) is not None:
-        attach_image(product, stored)
+        add_uploaded_image(product, stored)
         flash("Image uploaded.", "success")
         return redirect(url_for("catalog.product", key=product.slug))
     for error in form.image.errors:

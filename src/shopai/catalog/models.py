@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from ..images.models import ProductImage
 
 
+# The largest price NUMERIC(10, 2) holds.
+MAX_PRICE = Decimal("99999999.99")
+
+
 class Category(db.Model):
     __tablename__ = "category"
 
@@ -64,11 +68,8 @@ class Product(db.Model):
 
     @property
     def image(self) -> ProductImage | None:
-        """The image shown for the product: the chosen one, else the newest."""
-        chosen = [image for image in self.images if image.chosen]
-        if chosen:
-            return chosen[-1]
-        return self.images[-1] if self.images else None
+        """The image shown for the product: the chosen one (candidates wait to be picked)."""
+        return next((image for image in reversed(self.images) if image.chosen), None)
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.name!r}>"

@@ -12,8 +12,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..text import as_id, clean_text, name_key, slugify
-from .models import Category, Product
+from ..images.services import attach_image
+from ..images.storage import StoredImage
+from ..text import as_id, clean_name, clean_text, name_key, slugify
+from .models import MAX_PRICE, Category, Product
+
+# Two saves of the same new name can pick the same free slug at once; the loser of
+# the race retries with the next one (a slug taken by each retry is also possible).
+SLUG_ATTEMPTS = 3
 
 
 class CatalogError(ValueError):
@@ -68,10 +74,23 @@ def find_category(key: str | int) -> Category | None:
     return db.session.scalar(select(Category).where(by_slug_or_name).limit(1))
 
 
+def _check_name(name: str) -> str:
+    try:
+        return clean_name(name)
+    except ValueError as exc:
+        raise CatalogError(str(exc), field="name") from None
+
+
+def _check_price(price: Decimal) -> Decimal:
+    if not price.is_finite() or not Decimal(0) <= price <= MAX_PRICE:
+        raise CatalogError(f"A price is between 0 and {MAX_PRICE:,}.", field="price")
+    if price != price.quantize(Decimal("0.01")):
+        raise CatalogError("Use at most two decimals.", field="price")
+    return price
+
+
 def _check_category_name(name: str, exclude_id: int | None) -> str:
-    name = " ".join(name.split())
-    if not name:
-        raise CatalogError("A category needs a name.", field="name")
+    name = _check_name(name)
     # Whole names compared ignoring case in any script ("Éclair" = "éclair"), so "Phone"
     # is a different category from "Phones". Categories are few: compare them in Python,
     # since SQLite's lower() only folds ASCII.
@@ -120,6 +139,7 @@ def create_product(
     category: Category,
     description: str = "",
     featured: bool = False,
+    image: StoredImage | None = None,
 ) -> Product:
     return update_product(
         Product(),
@@ -128,6 +148,7 @@ def create_product(
         category=category,
         description=description,
         featured=featured,
+        image=image,
     )
 
 
@@ -139,21 +160,45 @@ def update_product(
     category: Category,
     description: str = "",
     featured: bool = False,
+    image: StoredImage | None = None,
 ) -> Product:
-    """Set every editable field; the slug follows the name and stays unique."""
-    name = " ".join(name.split())
-    if not name:
-        raise CatalogError("A product needs a name.", field="name")
-    if name != product.name:
-        product.slug = unique_slug(Product, name, product.id)
-    product.name = name
-    product.price = price
-    product.category = category
-    product.description = clean_text(description)
-    product.featured = featured
-    db.session.add(product)
-    db.session.commit()
-    return product
+    """Set every editable field and, given `image`, show it: one commit, so a failure
+    leaves neither a product without its image nor an image without its product.
+
+    The slug follows the name and stays unique, also against a concurrent save of
+    the same name: the unique index decides, and the loser takes the next free slug.
+    """
+    name = _check_name(name)
+    price = _check_price(price)
+    description = clean_text(description)
+    for attempt in range(SLUG_ATTEMPTS):
+        # Set on every attempt: a rollback expires the changes of an existing product.
+        if attempt or name != product.name or not product.slug:
+            product.slug = unique_slug(Product, name, product.id)
+        product.name = name
+        product.price = price
+        product.category = category
+        product.description = description
+        product.featured = featured
+        if image is not None:
+            attach_image(product, image)
+        db.session.add(product)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            if attempt + 1 == SLUG_ATTEMPTS or not _slug_taken(product.slug, product.id):
+                raise
+        else:
+            return product
+    raise AssertionError("unreachable")
+
+
+def _slug_taken(slug: str, exclude_id: int | None) -> bool:
+    query = select(Product.id).where(Product.slug == slug)
+    if exclude_id is not None:
+        query = query.where(Product.id != exclude_id)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 def catalog_has_products() -> bool:

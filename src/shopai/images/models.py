@@ -33,7 +33,7 @@ class ProductImage(db.Model):
     model: Mapped[str | None] = mapped_column(String(128))
     prompt: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None]
-    chosen: Mapped[bool] = mapped_column(default=True)
+    chosen: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     product: Mapped[Product] = relationship(back_populates="images")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -30,18 +31,56 @@ def store_image(data: bytes) -> StoredImage:
     return image_store().save(data)
 
 
-def attach_image(product: Product, stored: StoredImage, *, source: str = "upload") -> ProductImage:
-    """Make a stored image the one the product shows."""
+@dataclass(frozen=True)
+class Provenance:
+    """Where a generated image came from, kept with it (and shown as "AI-generated")."""
+
+    backend: str
+    model: str
+    prompt: str
+    seed: int | None = None
+
+
+def attach_image(
+    product: Product,
+    stored: StoredImage,
+    *,
+    source: str = "upload",
+    provenance: Provenance | None = None,
+    chosen: bool = True,
+) -> ProductImage:
+    """Add a stored image to the product, shown at once if `chosen`, else kept as a
+    candidate (generated images wait for the admin's pick). No commit: it is part of
+    the caller's unit of work. The same file attached twice stays one row."""
+    image = next((i for i in product.images if i.content_hash == stored.content_hash), None)
+    if image is None:
+        image = ProductImage(
+            content_hash=stored.content_hash,
+            width=stored.width,
+            height=stored.height,
+            source=source,
+            chosen=False,
+        )
+        if provenance is not None:
+            image.backend = provenance.backend
+            image.model = provenance.model
+            image.prompt = provenance.prompt
+            image.seed = provenance.seed
+        product.images.append(image)
+    if chosen:
+        choose_image(product, image)
+    return image
+
+
+def choose_image(product: Product, image: ProductImage) -> None:
+    """Make `image` the one the product shows (at most one is chosen)."""
     for existing in product.images:
-        existing.chosen = False
-    image = ProductImage(
-        content_hash=stored.content_hash,
-        width=stored.width,
-        height=stored.height,
-        source=source,
-        chosen=True,
-    )
-    product.images.append(image)
+        existing.chosen = existing is image
+
+
+def add_uploaded_image(product: Product, stored: StoredImage) -> ProductImage:
+    """An admin's upload becomes the product's image."""
+    image = attach_image(product, stored)
     db.session.commit()
     return image
 

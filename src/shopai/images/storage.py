@@ -21,6 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .models import image_path
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+# Longest side accepted before decoding. The pixel budget alone lets a 1 x 39,000,000
+# PNG through (75 KB on disk, 780 MiB to decode and scale); no product photo needs
+# a side longer than this, and WebP cannot store more than 16,383 anyway.
+MAX_SOURCE_SIDE = 12_000
 MAX_SIDE = 1600
 THUMBNAIL_SIDE = 480
 WEBP_QUALITY = 85
@@ -37,14 +41,14 @@ class StoredImage:
     height: int
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, max_pixels: int, max_side: int) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
         width, height = image.size
-        if width * height > max_pixels:
+        if width * height > max_pixels or max(width, height) > max_side:
             raise ImageRejected(
-                f"The image is too large ({width} x {height} pixels); "
-                f"the limit is {max_pixels:,} pixels."
+                f"The image is too large ({width:,} x {height:,} pixels); the limit is "
+                f"{max_pixels:,} pixels and {max_side:,} pixels a side."
             )
         image.verify()  # structural check; the image must be reopened afterwards
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
@@ -76,12 +80,15 @@ def _encode(image: Image.Image) -> bytes:
 class ImageStore:
     """A folder of images named by content hash, with one thumbnail each."""
 
-    def __init__(self, root: str | Path, max_pixels: int = 40_000_000) -> None:
+    def __init__(
+        self, root: str | Path, max_pixels: int = 40_000_000, max_side: int = MAX_SOURCE_SIDE
+    ) -> None:
         self.root = Path(root)
         self.max_pixels = max_pixels
+        self.max_side = max_side
 
     def save(self, data: bytes) -> StoredImage:
-        image = _normalize(_decode(data, self.max_pixels))
+        image = _normalize(_decode(data, self.max_pixels, self.max_side))
         image.thumbnail((MAX_SIDE, MAX_SIDE))
         encoded = _encode(image)
         content_hash = hashlib.sha256(encoded).hexdigest()

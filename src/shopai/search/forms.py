@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, SearchField, SelectChoice, SelectField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
+from ..catalog.models import MAX_PRICE
 from ..catalog.services import categories, find_category
 from ..forms import FiniteDecimalField
 from .services import SORTS, SearchFilters
 
-MAX_PRICE = Decimal("99999999.99")
 ALL_CATEGORIES = SelectChoice("", "All categories")
 
 
