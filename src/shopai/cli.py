@@ -45,7 +45,7 @@ def _progress_bar(items: list, label: str):
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
-    help="At least 10 characters. Omit to be asked without echo.",
+    help="At least 10 characters, not a run or a repetition. Omit to be asked without echo.",
 )
 @with_appcontext
 def create_admin_command(email: str, password: str) -> None:

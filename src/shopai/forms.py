@@ -21,14 +21,15 @@ class FiniteDecimalField(DecimalField):
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         super().process_formdata(valuelist)
-        if not isinstance(self.data, Decimal):
+        value: object = self.data
+        if not isinstance(value, Decimal):
             return
-        if not self.data.is_finite():
+        if not value.is_finite():
             self.data = None
             raise ValueError(self.gettext("Not a valid decimal value."))
         if self.places is not None:
             try:
-                self.data.quantize(Decimal(1).scaleb(-self.places))
+                value.quantize(Decimal(1).scaleb(-self.places))
             except InvalidOperation:
                 self.data = None
                 raise ValueError(self.gettext("Number is too large.")) from None

@@ -50,7 +50,7 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
-class ShopLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class ShopLogHandler(logging.StreamHandler):
     """Standard error as it is when a line is written, not when the app was made
     (servers and test runners replace it). Its class marks the handler this module
     installed, so the next app made in the process replaces it instead of adding one."""

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import AIConfigError
 from .settings import LOCAL_MODEL_NAME
@@ -52,7 +53,7 @@ class LocalModelServer:
     def __init__(self, config: LocalModelConfig) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._server: object | None = None
+        self._server: Any = None  # xllamacpp.Server, untyped
         self._base_url: str | None = None
         self.load_seconds: float | None = None
 
@@ -88,7 +89,7 @@ class LocalModelServer:
         except Exception as exc:
             raise AIConfigError(f"the local model could not be loaded: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
-        address = str(self._server.listening_address)  # type: ignore[attr-defined]
+        address = str(self._server.listening_address)
         if not address.startswith("http"):
             address = f"http://{address}"
         self._base_url = f"{address}/v1"

@@ -256,6 +256,10 @@ def _clean(text: str, limit: int) -> str:
     return text
 
 
+def _filled_ellipse(box: tuple[float, float, float, float], draw: ImageDraw.ImageDraw) -> None:
+    draw.ellipse(box, fill=200)
+
+
 def _scale(image: Image.Image) -> int:
     return min(image.size)
 
@@ -291,8 +295,10 @@ def _draw_motif(image: Image.Image, palette: CardPalette, stream: _HashStream) -
         radius = stream.between(0.28, 0.46) * s
         x = cx * small[0] + (0.5 - cx) * stream.between(0.0, 0.35) * small[0]
         y = cy * small[1] + (0.5 - cy) * stream.between(0.0, 0.30) * small[1]
-        box = (x - radius, y - radius, x + radius, y + radius)
-        paint(color, lambda d, box=box: d.ellipse(box, fill=200))
+        paint(
+            color,
+            functools.partial(_filled_ellipse, (x - radius, y - radius, x + radius, y + radius)),
+        )
 
     cx, cy = corners[3]
     radius = stream.between(0.20, 0.30) * s
@@ -561,7 +567,7 @@ class _Face:
         left, top, right, bottom = self.font.getbbox(text)
         if right <= left or bottom <= top:
             return
-        mask = Image.new("L", (right - left, bottom - top), 0)
+        mask = Image.new("L", (int(right - left), int(bottom - top)), 0)
         ImageDraw.Draw(mask).text((-left, -top), text, fill=255, font=self.font)
         mask = mask.resize(
             (mask.width * self.factor, mask.height * self.factor), Image.Resampling.NEAREST

@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db_types import Money, UTCDateTime, utcnow
-from ..extensions import db
+from ..extensions import Model
 
 if TYPE_CHECKING:
     from ..images.models import ProductImage
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MAX_PRICE = Decimal("99999999.99")
 
 
-class Category(db.Model):
+class Category(Model):
     __tablename__ = "category"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +38,7 @@ class Category(db.Model):
 Index("uq_category_name_lower", func.lower(Category.name), unique=True)
 
 
-class Product(db.Model):
+class Product(Model):
     __tablename__ = "product"
     __table_args__ = (
         CheckConstraint("price >= 0", name="price_not_negative"),

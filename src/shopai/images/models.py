@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db_types import UTCDateTime, utcnow
-from ..extensions import db
+from ..extensions import Model
 
 if TYPE_CHECKING:
     from ..catalog.models import Product
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 SOURCES = ("upload", "ai", "renderer")
 
 
-class ProductImage(db.Model):
+class ProductImage(Model):
     __tablename__ = "product_image"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -62,7 +62,7 @@ def _tsquery(terms: list[str]):
     )
 
 
-def _match(query: Select[tuple[Product]], terms: list[str]) -> Select[tuple[Product]]:
+def _match(query: Select[Product], terms: list[str]) -> Select[Product]:
     if db.engine.dialect.name == "sqlite":
         return query.join(_fts, _fts.c.rowid == Product.id).where(
             _fts.c.product_fts.op("MATCH")(_fts5_query(terms))
@@ -82,7 +82,7 @@ def search_products(filters: SearchFilters, page: int, per_page: int) -> Paginat
     )
 
 
-def search_query(filters: SearchFilters) -> Select[tuple[Product]]:
+def search_query(filters: SearchFilters) -> Select[Product]:
     """The whole search as one SELECT (also what the query-plan test inspects)."""
     terms = words(filters.q)
     query = select(Product)

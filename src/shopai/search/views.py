@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -30,7 +32,7 @@ def product_search(page: int = 1) -> Response:
 
     The book also filtered on a `company` column that never existed; it is ignored.
     """
-    args: dict[str, str | int] = {}
+    args: dict[str, Any] = {}
     if name := request.args.get("name", "").strip():
         args["q"] = name
     if price := request.args.get("price", "").strip():

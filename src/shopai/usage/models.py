@@ -6,10 +6,10 @@ from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime, utcnow
-from ..extensions import db
+from ..extensions import Model
 
 
-class UsageRecord(db.Model):
+class UsageRecord(Model):
     """One model call. Cost is kept in millionths of a dollar: exact on every database."""
 
     __tablename__ = "usage_record"
