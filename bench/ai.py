@@ -55,7 +55,7 @@ def bench_embedded_model(runs: int = 4) -> None:
         started = time.perf_counter()
         first = None
         with client.stream("chat", PROMPT, max_tokens=128) as stream:
-            for _delta in stream:
+            for _delta in stream.text_deltas():
                 if first is None:
                     first = time.perf_counter() - started
         total = time.perf_counter() - started

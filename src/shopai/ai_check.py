@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from .ai.client import AIClient
 from .ai.errors import AIError
 from .ai.settings import FEATURES, Feature
-from .ai_service import ai_client
+from .ai_service import ai_client, flush_usage
 
 WHO = "cli:ai-check"
 PROBE: list = [{"role": "user", "content": "Reply with one short sentence about headphones."}]
@@ -33,7 +33,7 @@ def _probe(client: AIClient, feature: Feature, include_images: bool) -> str:
         return f"{reply.usage.completion_tokens} tokens: {reply.text.strip()[:60]!r}"
     if feature == "chat":
         with client.stream("chat", PROBE, who=WHO, max_tokens=24) as stream:
-            text = "".join(stream)
+            text = "".join(stream.text_deltas())
         return f"streamed {len(text)} chars: {text.strip()[:60]!r}"
     if feature == "embeddings":
         vectors = client.embed(["wireless noise cancelling headphones"], who=WHO)
@@ -74,6 +74,7 @@ def ai_group() -> None:
 def check_command(include_images: bool) -> None:
     """Print each feature's backend and model, and the result of a live round trip."""
     results = run_checks(ai_client(), include_images)
+    flush_usage()  # the probes' usage rows, before the process exits
     width = max(len(r.model) for r in results)
     for r in results:
         status = click.style("ok  ", fg="green") if r.ok else click.style("FAIL", fg="red")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from shopai import create_app
 from shopai.ai.settings import AISettings
-from shopai.ai_service import ai_client
+from shopai.ai_service import ai_client, flush_usage
 from shopai.catalog.models import Category
 from shopai.extensions import db
 from shopai.usage.models import UsageRecord
@@ -22,11 +22,14 @@ def ai_app(app_config: dict, fake_env: dict[str, str]) -> Iterator[Flask]:
     with app.app_context():
         yield app
         ai_client().close()
+        flush_usage()  # nothing left to write once the engine is disposed
         db.session.remove()
         db.engine.dispose()
 
 
 def ledger() -> list[UsageRecord]:
+    """The ledger's rows; usage is written by a background thread, so flush it first."""
+    assert flush_usage()
     return list(db.session.scalars(select(UsageRecord).order_by(UsageRecord.id)))
 
 
@@ -67,6 +70,8 @@ def test_ai_check_reports_each_feature(ai_app, fake):
     assert "skipped (a paid call" in lines[2]
     assert "text-embedding-3-small" in lines[3]
     assert "test-key" not in result.output
+    written = db.session.scalars(select(UsageRecord.feature).order_by(UsageRecord.id)).all()
+    assert written == ["suggest", "chat", "embeddings"]  # the command flushed before exiting
 
 
 def test_ai_check_fails_loudly_when_the_backend_is_down(ai_app, fake):

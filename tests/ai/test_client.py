@@ -16,6 +16,7 @@ from shopai.ai.errors import (
     AIUnavailable,
     ImageDownloadError,
 )
+from shopai.ai.types import TextDelta
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 SCHEMA = {
@@ -136,14 +137,36 @@ def test_breaker_opens_on_an_outage_and_recovers(make_client, fake):
     assert client.chat("chat", MESSAGES).text
 
 
-def test_one_breaker_per_backend(make_client, fake):
-    client = make_client(SHOPAI_CHAT_RETRIES="0")
-    for _ in range(3):
-        fake.reply_error(500)
-        with pytest.raises(AIUnavailable):
-            client.chat("chat", MESSAGES)
+def test_timeouts_of_one_feature_do_not_open_another_features_breaker(make_client, fake):
+    # Regression: one breaker per server meant three timed-out 3 s suggestions refused
+    # the 60 s chat for 30 s. Breakers are per (server, feature) now.
+    client = make_client(
+        SHOPAI_SUGGEST_TIMEOUT="0.3",
+        SHOPAI_SUGGEST_RETRIES="0",
+        SHOPAI_AI_BREAKER_RESET_SECONDS="600",  # stays open for the whole test
+    )
+    for _ in range(client.settings.breaker_failures):
+        fake.delay_next(30, kind="chat")  # far beyond the suggest budget
+        with pytest.raises(AITimeout):
+            client.chat("suggest", MESSAGES)
+    sent = len(fake.requests_to("/chat/completions"))
+    assert sent == client.settings.breaker_failures
+
+    fake.reply_chat("chat still works")
+    assert client.chat("chat", MESSAGES).text == "chat still works"
+    requests = fake.requests_to("/chat/completions")
+    assert len(requests) == sent + 1 and requests[-1].body["model"] == "gpt-5.4-mini"
+
     with pytest.raises(AIUnavailable, match="circuit open"):
-        client.chat("suggest", MESSAGES)  # same server, same breaker
+        client.chat("suggest", MESSAGES)
+    assert len(fake.requests_to("/chat/completions")) == sent + 1  # refused locally
+
+
+def test_features_on_one_server_share_its_connection_pool(client):
+    chat_backend, chat_breaker = client.backend("chat")
+    suggest_backend, suggest_breaker = client.backend("suggest")
+    assert chat_backend is suggest_backend
+    assert chat_breaker is not suggest_breaker
 
 
 # -- streaming -----------------------------------------------------------------------------
@@ -152,7 +175,7 @@ def test_one_breaker_per_backend(make_client, fake):
 def test_stream_yields_deltas_and_records_usage(client, fake, events):
     fake.reply_stream(["Kestrel ", "K7 ", "is great."], completion_tokens=3)
     with client.stream("chat", MESSAGES, who="user:1") as stream:
-        text = "".join(stream)
+        text = "".join(stream.text_deltas())
     assert text == "Kestrel K7 is great."
     assert stream.finish_reason == "stop"
     assert events[-1].completion_tokens == 3 and events[-1].ok
@@ -162,7 +185,7 @@ def test_cut_stream_raises_after_the_partial_text(client, fake, events):
     fake.reply_stream(["one ", "two ", "three"], cut_after=2)
     received = []
     with pytest.raises(AIBadResponse), client.stream("chat", MESSAGES) as stream:
-        for delta in stream:
+        for delta in stream.text_deltas():
             received.append(delta)
     assert received == ["one ", "two "]
     assert events[-1].ok is False
@@ -171,8 +194,8 @@ def test_cut_stream_raises_after_the_partial_text(client, fake, events):
 def test_cancelling_a_stream_stops_the_upstream_request(client, fake, events):
     fake.reply_stream([f"token{i} " for i in range(200)], chunk_delay=0.02)
     stream = client.stream("chat", MESSAGES)
-    assert next(stream) == "token0 "
-    assert next(stream) == "token1 "
+    assert next(stream) == TextDelta("token0 ")
+    assert next(stream) == TextDelta("token1 ")
     stream.close()
     assert fake.client_gone.wait(2), "the server never saw the client go"
     assert events[-1].completion_tokens == 2  # counted from deltas: no usage chunk arrived
@@ -183,7 +206,7 @@ def test_stream_open_failures_are_retried(client, fake):
     fake.reply_error(500)
     fake.reply_stream(["fine"])
     with client.stream("chat", MESSAGES) as stream:
-        assert "".join(stream) == "fine"
+        assert "".join(stream.text_deltas()) == "fine"
 
 
 # -- structured output ---------------------------------------------------------------------
@@ -267,7 +290,7 @@ def test_a_stream_cannot_outlive_its_budget(client, fake, events):
     fake.reply_stream(["tick "] * 200, chunk_delay=0.05)  # 10 s of trickle, 3 s budget
     received = []
     with pytest.raises(AITimeout), client.stream("chat", MESSAGES) as stream:
-        received.extend(stream)
+        received.extend(stream.text_deltas())
     assert 0 < len(received) < 200
     assert events[-1].ok is False and "AITimeout" in events[-1].error
 

@@ -59,7 +59,7 @@ def test_embedded_model_answers_a_chat(local_client, events):
 
 def test_embedded_model_streams(local_client, events):
     with local_client.stream("chat", QUESTION, max_tokens=24) as stream:
-        deltas = list(stream)
+        deltas = list(stream.text_deltas())
     assert len(deltas) > 1 and "".join(deltas).strip()
     assert stream.finish_reason in ("stop", "length")
     assert events[-1].completion_tokens > 0

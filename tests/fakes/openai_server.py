@@ -162,6 +162,7 @@ class _Stream:
     completion_tokens: int | None = None
     finish_reason: str = "stop"
     model: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()  # whole calls, for a plain request's reply
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,29 @@ def _stream_from_text(deltas: list[str]) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+def _tool_call_deltas(
+    calls: tuple[dict[str, Any], ...], fragment_chars: int
+) -> list[dict[str, Any]]:
+    """Tool calls as OpenAI streams them: per call, a first delta with its index, id and
+    name and empty arguments, then the arguments in pieces that carry only the index."""
+    out: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        function = call["function"]
+        head = {"name": function["name"], "arguments": ""}
+        out.append(
+            {
+                "tool_calls": [
+                    {"index": index, "id": call["id"], "type": "function", "function": head}
+                ]
+            }
+        )
+        arguments = function["arguments"]
+        for start in range(0, len(arguments), max(1, fragment_chars)):
+            piece = {"arguments": arguments[start : start + max(1, fragment_chars)]}
+            out.append({"tool_calls": [{"index": index, "function": piece}]})
+    return out
+
+
 def _as_stream(item: _Chat | _Stream | None) -> _Stream:
     """A streaming request was made: turn whatever is queued into stream chunks."""
     if isinstance(item, _Stream):
@@ -238,7 +262,10 @@ def _as_chat(item: _Chat | _Stream | None) -> _Chat:
         return item
     text = "".join(d.get("content") or "" for d in item.deltas)
     completion = item.completion_tokens if item.completion_tokens is not None else len(item.deltas)
-    return _Chat(text, item.prompt_tokens, completion, item.finish_reason, item.model)
+    content = text if text or not item.tool_calls else None
+    return _Chat(
+        content, item.prompt_tokens, completion, item.finish_reason, item.model, item.tool_calls
+    )
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
@@ -409,6 +436,50 @@ class FakeOpenAI:
                 cut_after=cut_after,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
+            ),
+        )
+
+    def reply_stream_tool_calls(
+        self,
+        calls: list[tuple[str, dict[str, Any] | str]],
+        *,
+        text: list[str] | None = None,
+        fragment_chars: int = 5,
+        chunk_delay: float = 0.0,
+        cut_after: int | None = None,
+        prompt_tokens: int = 7,
+        completion_tokens: int | None = None,
+    ) -> None:
+        """Queue an SSE stream that calls function tools, as (name, arguments) pairs, the
+        way OpenAI streams them: the `text` deltas first, then each call's JSON arguments
+        split into `fragment_chars`-sized pieces across chunks; finish reason "tool_calls".
+        Arguments given as a str are sent verbatim (malformed JSON, for error tests).
+        Ids are "call_1", "call_2", ... A plain request gets the calls in one message."""
+        whole = tuple(
+            {
+                "id": f"call_{number}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+            for number, (name, arguments) in enumerate(calls, start=1)
+        )
+        deltas = list(_stream_from_text(list(text or [])))
+        tool_deltas = _tool_call_deltas(whole, fragment_chars)
+        if not deltas and tool_deltas:
+            tool_deltas[0] = {"role": "assistant", "content": None, **tool_deltas[0]}
+        self._push(
+            "chat",
+            _Stream(
+                tuple(deltas + tool_deltas),
+                chunk_delay=chunk_delay,
+                cut_after=cut_after,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                finish_reason="tool_calls",
+                tool_calls=whole,
             ),
         )
 

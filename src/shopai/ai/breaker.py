@@ -1,4 +1,5 @@
-"""A circuit breaker per backend, so an outage costs one timeout rather than one per request."""
+"""A circuit breaker per backend and feature, so an outage costs one timeout rather than one
+per request, and one feature's slow calls never shut out another feature with a longer budget."""
 
 from __future__ import annotations
 

@@ -28,7 +28,18 @@ from .openai_backend import OpenAIBackend
 from .renderer import RENDERER_NAME, parse_size, render_product_card
 from .retry import call_with_retries
 from .settings import AISettings, Feature, display_url
-from .types import ChatResult, GeneratedImage, Message, Usage, UsageEvent
+from .types import (
+    ChatResult,
+    GeneratedImage,
+    Message,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    UsageEvent,
+    UsageReport,
+)
 
 T = TypeVar("T")
 UsageSink = Callable[[UsageEvent], None]
@@ -52,7 +63,7 @@ class _StreamState:
 
     prompt_estimate: int
     closed: bool = False
-    deltas: int = 0
+    completion_estimate: int = 0
     usage: Usage | None = None
     error: Exception | None = None
 
@@ -65,25 +76,33 @@ def _finish_stream(
         raw_stream.close()
     finally:
         # Servers report usage last; a cancelled stream never gets there, so estimate.
-        on_finish(state.usage or Usage(state.prompt_estimate, state.deltas), state.error)
+        on_finish(
+            state.usage or Usage(state.prompt_estimate, state.completion_estimate), state.error
+        )
 
 
-class ChatStream(Iterator[str]):
-    """Text deltas of a streamed reply. `close()`, leaving a `with` block, or simply
-    dropping the object stops reading and closes the HTTP response, which cancels
-    generation upstream; usage is recorded exactly once in every case."""
+class ChatStream(Iterator[StreamEvent]):
+    """The events of a streamed reply, in order: `TextDelta`s, one `ToolCallEvent` per
+    whole tool call, `UsageReport`, and `Finished` last. Callers that only want the text
+    iterate `text_deltas()` instead; the tool calls, usage and finish reason stay
+    readable as attributes either way.
+
+    `close()`, leaving a `with` block, or simply dropping the object stops reading and
+    closes the HTTP response, which cancels generation upstream; usage is recorded
+    exactly once in every case (as soon as `Finished` arrives, for a complete stream)."""
 
     def __init__(
         self,
-        chunks: Iterator[tuple[str, str | None, Usage | None]],
+        events: Iterator[StreamEvent],
         raw_stream: Any,
         on_finish: Callable[[Usage, Exception | None], None],
         prompt_estimate: int,
     ) -> None:
-        self._chunks = chunks
+        self._events = events
         self._state = _StreamState(prompt_estimate)
         self._finalizer = weakref.finalize(self, _finish_stream, self._state, raw_stream, on_finish)
         self.finish_reason: str | None = None
+        self.tool_calls: list[ToolCall] = []
 
     @property
     def usage(self) -> Usage | None:
@@ -92,25 +111,38 @@ class ChatStream(Iterator[str]):
     def __iter__(self) -> ChatStream:
         return self
 
-    def __next__(self) -> str:
-        while not self._state.closed:
-            try:
-                text, finish_reason, usage = next(self._chunks)
-            except StopIteration:
-                self._finalizer()
-                raise
-            except AIError as exc:
-                self._state.error = exc
-                self._finalizer()
-                raise
-            if usage is not None:
-                self._state.usage = usage
-            if finish_reason is not None:
-                self.finish_reason = finish_reason
-            if text:
-                self._state.deltas += 1
-                return text
-        raise StopIteration
+    def __next__(self) -> StreamEvent:
+        if self._state.closed:
+            raise StopIteration
+        try:
+            event = next(self._events)
+        except StopIteration:
+            self._finalizer()
+            raise
+        except AIError as exc:
+            self._state.error = exc
+            self._finalizer()
+            raise
+        self._note(event)
+        return event
+
+    def _note(self, event: StreamEvent) -> None:
+        if isinstance(event, TextDelta):
+            self._state.completion_estimate += 1  # about a token per delta
+        elif isinstance(event, ToolCallEvent):
+            self.tool_calls.append(event.call)
+            self._state.completion_estimate += len(json.dumps(event.call.arguments)) // 4 + 1
+        elif isinstance(event, UsageReport):
+            self._state.usage = event.usage
+        else:
+            self.finish_reason = event.reason
+            self._finalizer()  # nothing follows `Finished`: record the usage now
+
+    def text_deltas(self) -> Iterator[str]:
+        """Only the text, as it arrives; reads the stream to its end like iterating it."""
+        for event in self:
+            if isinstance(event, TextDelta):
+                yield event.text
 
     def close(self) -> None:
         self._finalizer()
@@ -127,38 +159,48 @@ class AIClient:
         self.settings = settings
         self._on_usage = on_usage
         self._lock = threading.Lock()
-        self._backends: dict[str, tuple[OpenAIBackend, CircuitBreaker]] = {}
+        self._backends: dict[str, OpenAIBackend] = {}
+        self._breakers: dict[tuple[str, Feature], CircuitBreaker] = {}
         self._embedder: LocalEmbedder | None = None
         self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------
 
     def backend(self, name: Feature) -> tuple[OpenAIBackend, CircuitBreaker]:
-        """The server and breaker of a feature (one of each per server), ready to use:
-        the embedded server is started here, before any time budget starts counting."""
+        """The server and breaker of a feature, ready to use: the embedded server is
+        started here, before any time budget starts counting.
+
+        Features on one server share its connection pool but each has its own breaker:
+        their budgets differ (3 s suggestions, 60 s chat), so timeouts of one say little
+        about whether the other can still be served."""
         if self._closed:
             raise AIUnavailable("the AI client has been closed")
         feature = self.settings.feature(name)
         key = "local" if feature.backend == "local" else f"openai:{feature.base_url}"
         with self._lock:
-            if key not in self._backends:
-                if feature.backend == "local":
-                    base_url: str | Callable[[], str] | None = local_server(
-                        self.local_model_config()
-                    ).base_url
-                    label = "local model"
-                else:
-                    base_url, label = feature.base_url, display_url(feature.base_url)
-                backend = OpenAIBackend(label, base_url, self.settings.api_key)
-                breaker = CircuitBreaker(
-                    label,
+            backend = self._backends.get(key) or self._new_backend(key, name)
+            breaker = self._breakers.get((key, name))
+            if breaker is None:
+                breaker = self._breakers[key, name] = CircuitBreaker(
+                    f"{backend.label} ({name})",
                     failure_threshold=self.settings.breaker_failures,
                     reset_timeout=self.settings.breaker_reset_seconds,
                 )
-                self._backends[key] = (backend, breaker)
-        backend, breaker = self._backends[key]
         backend.client  # noqa: B018 - creates the SDK client (and starts a local server) now
         return backend, breaker
+
+    def _new_backend(self, key: str, name: Feature) -> OpenAIBackend:
+        """Called with the lock held; the SDK client itself is created lazily."""
+        feature = self.settings.feature(name)
+        if feature.backend == "local":
+            base_url: str | Callable[[], str] | None = local_server(
+                self.local_model_config()
+            ).base_url
+            label = "local model"
+        else:
+            base_url, label = feature.base_url, display_url(feature.base_url)
+        backend = self._backends[key] = OpenAIBackend(label, base_url, self.settings.api_key)
+        return backend
 
     def local_model_config(self) -> LocalModelConfig:
         return LocalModelConfig(
@@ -267,6 +309,7 @@ class AIClient:
         who: str | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> ChatStream:
         """Open a streamed reply; reading it stays within the feature's time budget.
         Retries cover opening the stream, never a stream already delivering text
@@ -282,6 +325,7 @@ class AIClient:
                     timeout=remaining,
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    tools=tools,
                 ),
                 timeout=settings.timeout,
                 max_retries=settings.max_retries,
@@ -446,5 +490,5 @@ class AIClient:
 
     def close(self) -> None:
         self._closed = True
-        for backend, _breaker in self._backends.values():
+        for backend in self._backends.values():
             backend.close()

@@ -14,10 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from .deadline import DeadlineTransport, deadline
 from .errors import (
@@ -28,7 +29,17 @@ from .errors import (
     AITimeout,
     AIUnavailable,
 )
-from .types import ChatResult, Message, ToolCall, Usage
+from .types import (
+    ChatResult,
+    Finished,
+    Message,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    UsageReport,
+)
 
 CONNECT_TIMEOUT = 5.0
 POOL_LIMITS = httpx2.Limits(max_connections=50, max_keepalive_connections=10)
@@ -117,6 +128,12 @@ def _parsed(reply: Any, label: str) -> Any:
     return reply
 
 
+def _sdk_messages(messages: list[Message]) -> list[ChatCompletionMessageParam]:
+    """`Message` is one loose TypedDict for every role; the SDK types each role apart.
+    The shapes agree, and the server validates what we send."""
+    return cast("list[ChatCompletionMessageParam]", messages)
+
+
 def _generation_options(max_tokens: int | None, temperature: float | None) -> dict[str, Any]:
     """Only what the caller set: reasoning models reject a temperature, and
     `max_completion_tokens` is the name current OpenAI models (and llama.cpp) accept."""
@@ -134,17 +151,64 @@ def _usage(raw: Any) -> Usage:
     return Usage(raw.prompt_tokens or 0, raw.completion_tokens or 0)
 
 
+def _tool_arguments(raw: str | None, label: str) -> dict[str, Any]:
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise AIBadResponse(f"{label} sent a tool call with malformed arguments") from exc
+    if not isinstance(arguments, dict):
+        raise AIBadResponse(f"{label} sent tool call arguments that are not an object")
+    return arguments
+
+
 def _tool_calls(message: Any, label: str) -> list[ToolCall]:
-    calls = []
-    for call in message.tool_calls or []:
-        try:
-            arguments = json.loads(call.function.arguments or "{}")
-        except json.JSONDecodeError as exc:
-            raise AIBadResponse(f"{label} sent a tool call with malformed arguments") from exc
-        if not isinstance(arguments, dict):
-            raise AIBadResponse(f"{label} sent tool call arguments that are not an object")
-        calls.append(ToolCall(call.id, call.function.name, arguments))
-    return calls
+    return [
+        ToolCall(call.id, call.function.name, _tool_arguments(call.function.arguments, label))
+        for call in message.tool_calls or []
+    ]
+
+
+class _ToolCallAssembler:
+    """Streamed tool calls arrive in fragments keyed by index: the first carries the id
+    and name, the rest pieces of the JSON arguments. They are only known to be whole
+    once the stream has ended; only then are the arguments parsed."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._parts: dict[int, tuple[list[str], list[str], list[str]]] = {}
+
+    def add(self, fragments: list[Any] | None) -> None:
+        for fragment in fragments or []:
+            ids, names, arguments = self._parts.setdefault(fragment.index, ([], [], []))
+            if fragment.id:
+                ids.append(fragment.id)
+            if fragment.function is not None:
+                if fragment.function.name:
+                    names.append(fragment.function.name)
+                arguments.append(fragment.function.arguments or "")
+
+    def complete(self) -> list[ToolCall]:
+        """Every call received, in index order."""
+        return [self._call(*self._parts[index]) for index in sorted(self._parts)]
+
+    def _call(self, ids: list[str], names: list[str], arguments: list[str]) -> ToolCall:
+        # The id and name come once; some servers repeat them on every fragment.
+        if not ids or not names:
+            raise AIBadResponse(f"{self.label} sent a tool call without an id or a name")
+        return ToolCall(ids[0], names[0], _tool_arguments("".join(arguments), self.label))
+
+
+def _read_chunk(chunk: Any, tool_calls: _ToolCallAssembler) -> tuple[str, str | None, Usage | None]:
+    """(text, finish reason, usage) of one streamed chunk; tool call fragments go to
+    `tool_calls`, which assembles them."""
+    usage = _usage(chunk.usage) if chunk.usage else None
+    if not chunk.choices:
+        return "", None, usage
+    choice = chunk.choices[0]
+    if choice.delta is None:
+        return "", choice.finish_reason, usage
+    tool_calls.add(choice.delta.tool_calls)
+    return choice.delta.content or "", choice.finish_reason, usage
 
 
 class OpenAIBackend:
@@ -203,7 +267,7 @@ class OpenAIBackend:
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
                 self._with_timeout(timeout).chat.completions.create(
-                    model=model, messages=messages, **options
+                    model=model, messages=_sdk_messages(messages), **options
                 ),
                 self.label,
             )
@@ -227,30 +291,40 @@ class OpenAIBackend:
         timeout: float,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> Any:
         """Open the SSE stream; reading it (`iter_stream`) stays within the same budget."""
         options = _generation_options(max_tokens, temperature)
         options["stream_options"] = {"include_usage": True}
+        if tools:
+            options["tools"] = tools
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             return self._with_timeout(timeout).chat.completions.create(
-                model=model, messages=messages, stream=True, **options
+                model=model, messages=_sdk_messages(messages), stream=True, **options
             )
 
-    def iter_stream(self, stream: Any) -> Iterator[tuple[str, str | None, Usage | None]]:
-        """(delta text, finish reason, usage) per chunk; a stream that ends without a
-        finish reason was cut off and raises `AIBadResponse`."""
-        finished = False
+    def iter_stream(self, stream: Any) -> Iterator[StreamEvent]:
+        """Text deltas as they arrive; then, once the server has ended the stream, whole
+        tool calls, usage and `Finished`, in that order whatever order the server sent them
+        in. A stream that ends without a finish reason was cut off: `AIBadResponse`."""
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        tool_calls = _ToolCallAssembler(self.label)
         with mapped_errors(self.label), _broken_stream_is_bad_response(self.label):
             for chunk in stream:
-                usage = _usage(chunk.usage) if chunk.usage else None
-                if not chunk.choices:
-                    yield "", None, usage
-                    continue
-                choice = chunk.choices[0]
-                finished = finished or choice.finish_reason is not None
-                yield choice.delta.content or "", choice.finish_reason, usage
-        if not finished:
+                with _parsing(self.label):
+                    text, reason, chunk_usage = _read_chunk(chunk, tool_calls)
+                finish_reason = finish_reason or reason
+                usage = chunk_usage or usage
+                if text:
+                    yield TextDelta(text)
+        if finish_reason is None:
             raise AIBadResponse(f"{self.label} broke off the reply before it finished")
+        for call in tool_calls.complete():
+            yield ToolCallEvent(call)
+        if usage is not None:
+            yield UsageReport(usage)
+        yield Finished(finish_reason)
 
     def embed(
         self, model: str, texts: list[str], *, timeout: float

@@ -37,6 +37,39 @@ class ChatResult:
 
 
 @dataclass(frozen=True)
+class TextDelta:
+    """The next piece of the reply's text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallEvent:
+    """One whole tool call: servers stream a call in fragments, and a half-received call
+    is useless to act on, so a call is only reported once its arguments are complete."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """What the server says the call cost; arrives after the last text and tool call."""
+
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The server's finish reason ("stop", "length", "tool_calls", ...). Always the last
+    event: a stream that ends without one was cut off and raises `AIBadResponse` instead."""
+
+    reason: str
+
+
+StreamEvent = TextDelta | ToolCallEvent | UsageReport | Finished
+
+
+@dataclass(frozen=True)
 class GeneratedImage:
     data: bytes
     backend: str
