@@ -19,9 +19,11 @@ class FiniteDecimalField(DecimalField):
     too long to round to `places` ("1e26") fail `quantize`, which the field itself
     calls to redisplay the value."""
 
+    data: Any
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         super().process_formdata(valuelist)
-        value: object = self.data
+        value = self.data
         if not isinstance(value, Decimal):
             return
         if not value.is_finite():
