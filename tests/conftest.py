@@ -47,6 +47,8 @@ def _test_config(instance: Path, database: Path) -> dict[str, object]:
         "RATELIMIT_ENABLED": False,
         # The embedded default, whatever the developer's shell exports; started only if used.
         "SHOPAI_AI": AISettings.from_env({}),
+        # No in-process job consumer unless a test starts one (tests/jobs/).
+        "SHOPAI_WEB_WORKERS": 0,
     }
 
 

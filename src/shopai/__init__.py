@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .ai_service import init_ai
     from .errors import register_error_handlers
+    from .jobs import init_jobs
     from .request_log import configure_logging
     from .security import register_security_headers
     from .templating import register_template_helpers
@@ -44,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(app)
     register_extensions(app)
     init_ai(app)
+    init_jobs(app)
     register_blueprints(app)
     register_commands(app)
     register_template_helpers(app)
@@ -78,16 +80,25 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, auth, catalog, images, search
+    from . import admin, api, auth, catalog, images, jobs, search
 
-    for module in (catalog, search, admin, auth, api, images):
+    for module in (catalog, search, admin, auth, api, images, jobs):
         app.register_blueprint(module.bp)
 
 
 def register_commands(app: Flask) -> None:
     from .ai_check import ai_group
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
+    from .jobs.cli import jobs_group, worker_command
 
-    commands = (seed_demo_command, create_admin_command, admins_command, images_group, ai_group)
+    commands = (
+        seed_demo_command,
+        create_admin_command,
+        admins_command,
+        images_group,
+        ai_group,
+        worker_command,
+        jobs_group,
+    )
     for command in commands:
         app.cli.add_command(command)

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from sqlalchemy.engine import make_url
@@ -54,6 +55,30 @@ def _local_secret_key(instance_path: Path) -> str:
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(env: EnvReader) -> str | None:
+    """The Redis server of the job queue, or None for the SQLite queue file.
+
+    Checked here so a typo stops the shop at start-up instead of every enqueue
+    failing later; the message never repeats the URL, which may hold a password."""
+    url = env.text("REDIS_URL")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in REDIS_SCHEMES or not (parts.hostname or parts.path):
+        raise ConfigError(
+            "REDIS_URL must look like redis://[:password@]host:6379/0 "
+            "(or rediss:// for TLS, unix:///path/to/redis.sock)"
+        )
+    try:
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        raise ConfigError("REDIS_URL has a malformed port") from None
+    return url
 
 
 def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -108,6 +133,8 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
     except AIConfigError as exc:
         raise ConfigError(str(exc)) from None
 
+    redis_url = _redis_url(env)
+
     log_level = env.text("SHOPAI_LOG_LEVEL", "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"SHOPAI_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -135,5 +162,11 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SHOPAI_LOGIN_RATE_LIMIT": login_limit,
+        # Background jobs (shopai.jobs): the queue, in-process consumer threads, leases.
+        "REDIS_URL": redis_url,
+        "SHOPAI_WEB_WORKERS": env.integer("SHOPAI_WEB_WORKERS", 0 if redis_url else 2),
+        "SHOPAI_JOB_LEASE_SECONDS": env.number("SHOPAI_JOB_LEASE_SECONDS", 120.0, minimum=1.0),
+        "SHOPAI_JOB_RETRY_BASE_SECONDS": env.number("SHOPAI_JOB_RETRY_BASE_SECONDS", 10.0),
+        "SHOPAI_JOB_RETRY_MAX_SECONDS": env.number("SHOPAI_JOB_RETRY_MAX_SECONDS", 3600.0),
         "WTF_CSRF_TIME_LIMIT": None,
     }

@@ -3,6 +3,7 @@
 from .auth.models import User
 from .catalog.models import Category, Product
 from .images.models import ProductImage
+from .jobs.models import Job
 from .usage.models import UsageRecord
 
-__all__ = ["Category", "Product", "ProductImage", "UsageRecord", "User"]
+__all__ = ["Category", "Job", "Product", "ProductImage", "UsageRecord", "User"]
