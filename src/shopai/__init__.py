@@ -90,6 +90,7 @@ def register_commands(app: Flask) -> None:
     from .ai_check import ai_group
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
     from .jobs.cli import jobs_group, worker_command
+    from .search.cli import embeddings_group
 
     commands = (
         seed_demo_command,
@@ -99,6 +100,7 @@ def register_commands(app: Flask) -> None:
         ai_group,
         worker_command,
         jobs_group,
+        embeddings_group,
     )
     for command in commands:
         app.cli.add_command(command)

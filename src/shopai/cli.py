@@ -17,21 +17,24 @@ from .catalog.services import catalog_has_products
 from .config import ConfigError
 from .demo import load_demo_catalog
 from .images.services import collect_garbage
+from .search.tasks import schedule_refresh
 
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Only seed a catalog that has no products yet.")
 @with_appcontext
 def seed_demo_command(if_empty: bool) -> None:
-    """Load the bundled electronics catalog (safe to run again)."""
+    """Load the bundled electronics catalog (safe to run again), and queue the search
+    vectors of products that lack them (computed by the web process or a worker)."""
     if if_empty and catalog_has_products():
         click.echo("Catalog already has products; demo data not loaded.")
-        return
-    result = load_demo_catalog(progress=_progress_bar)
-    click.echo(
-        f"Demo catalog: {result.categories_added} categories and "
-        f"{result.products_added} products added, {result.products_skipped} already present."
-    )
+    else:
+        result = load_demo_catalog(progress=_progress_bar)
+        click.echo(
+            f"Demo catalog: {result.categories_added} categories and "
+            f"{result.products_added} products added, {result.products_skipped} already present."
+        )
+    schedule_refresh()
 
 
 def _progress_bar(items: list, label: str):

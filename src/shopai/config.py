@@ -148,6 +148,11 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_MAX_IMAGE_PIXELS": env.integer("SHOPAI_MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "SHOPAI_PER_PAGE": env.integer("SHOPAI_PER_PAGE", 12, minimum=1),
+        "SHOPAI_SEARCH_MIN_SIMILARITY": env.number("SHOPAI_SEARCH_MIN_SIMILARITY", 0.3),
+        "SHOPAI_SEARCH_EMBED_TIMEOUT": env.number("SHOPAI_SEARCH_EMBED_TIMEOUT", 1.0, 0.05),
+        "SHOPAI_SEARCH_VECTOR_RECHECK_SECONDS": env.number(
+            "SHOPAI_SEARCH_VECTOR_RECHECK_SECONDS", 2.0
+        ),
         "SHOPAI_BEHIND_PROXY": env.flag("SHOPAI_BEHIND_PROXY"),
         "SHOPAI_HTTPS": https,
         "SHOPAI_LOG_LEVEL": log_level,

@@ -6,8 +6,12 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from .search.tokens import index_text
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The full-text triggers index text through this function (see search.tokens).
+    dbapi_connection.create_function("shopai_index_text", 1, index_text, deterministic=True)
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -4,6 +4,7 @@ from .auth.models import User
 from .catalog.models import Category, Product
 from .images.models import ProductImage
 from .jobs.models import Job
+from .search.models import ProductEmbedding
 from .usage.models import UsageRecord
 
-__all__ = ["Category", "Job", "Product", "ProductImage", "UsageRecord", "User"]
+__all__ = ["Category", "Job", "Product", "ProductEmbedding", "ProductImage", "UsageRecord", "User"]

@@ -88,15 +88,31 @@ def test_accents_are_folded(app):
     ],
 )
 def test_text_search_uses_the_fts_index_not_a_table_scan(shop, filters):
-    from sqlalchemy import text
+    from sqlalchemy import event
 
     from shopai.extensions import db
-    from shopai.search.services import search_query
 
-    sql = str(search_query(filters).compile(db.engine, compile_kwargs={"literal_binds": True}))
-    plan = " | ".join(row[3] for row in db.session.execute(text("EXPLAIN QUERY PLAN " + sql)))
-    assert "VIRTUAL TABLE INDEX" in plan
-    assert "SCAN product " not in plan + " "
+    statements: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().upper().startswith("SELECT") and "product_fts" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        search_products(filters, 1, 10)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert statements
+    for statement, parameters in statements:
+        plan = " | ".join(
+            row[3]
+            for row in db.session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters
+            )
+        )
+        assert "VIRTUAL TABLE INDEX" in plan, plan
+        assert "SCAN product " not in plan + " ", plan
 
 
 def test_one_letter_words_match_whole_words_only(app):

@@ -21,7 +21,7 @@ from jsonschema import ValidationError as SchemaMismatch
 
 from .breaker import CircuitBreaker
 from .download import download_image
-from .embeddings import LocalEmbedder
+from .embeddings import LocalEmbedder, shared_embedder
 from .errors import AIBadResponse, AIConfigError, AIError, AIRequestRefused, AIUnavailable
 from .local_backend import LocalModelConfig, default_gguf_path, local_server
 from .openai_backend import OpenAIBackend
@@ -161,7 +161,6 @@ class AIClient:
         self._lock = threading.Lock()
         self._backends: dict[str, OpenAIBackend] = {}
         self._breakers: dict[tuple[str, Feature], CircuitBreaker] = {}
-        self._embedder: LocalEmbedder | None = None
         self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -394,7 +393,11 @@ class AIClient:
 
     # -- vectors and images ---------------------------------------------------------------
 
-    def embed(self, texts: list[str], *, who: str | None = None) -> list[list[float]]:
+    def embed(
+        self, texts: list[str], *, who: str | None = None, budget: float | None = None
+    ) -> list[list[float]]:
+        """One vector per text. `budget` overrides the feature's time budget (seconds)
+        for servers; the embedded model runs in this process and is not interrupted."""
         if not texts:
             return []
         feature = self.settings.feature("embeddings")
@@ -413,13 +416,10 @@ class AIClient:
             vectors, tokens = backend.embed(feature.model, texts, timeout=remaining)
             return vectors, Usage(prompt_tokens=tokens)
 
-        return self._call("embeddings", who, call)
+        return self._call("embeddings", who, call, budget)
 
     def _local_embedder(self) -> LocalEmbedder:
-        with self._lock:
-            if self._embedder is None:
-                self._embedder = LocalEmbedder(threads=self.settings.local_threads)
-            return self._embedder
+        return shared_embedder(self.settings.local_threads)
 
     def generate_images(
         self,

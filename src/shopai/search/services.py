@@ -1,23 +1,30 @@
-"""Product search: full-text match plus category and price filters.
+"""Product search: words and meaning fused, with category and price filters.
 
-SQLite uses an FTS5 index kept current by triggers (see the migration), so a
-search never scans the product table with LIKE. PostgreSQL uses a GIN-indexed
-`to_tsvector` expression. Words match as prefixes, so "headph" finds headphones
-while the shopper is still typing.
+`search_products` is what every feature calls (the search page, the API, and the
+AI features after them). It ranks by reciprocal rank fusion of the full-text
+ranking (`keyword`) and the nearest vectors (`vectors`), so "laptop for college"
+finds laptops although no product says "college", while a product whose name holds
+every word of the query still comes first. Vectors below a similarity floor are
+dropped, so a query that matches nothing well says so instead of listing the
+nearest junk; without vectors (none computed yet, backend down) search is full-text
+alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
+from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, column, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, func, or_, select
 
 from ..catalog.models import Category, Product
 from ..extensions import db
-from ..text import words
+from . import keyword
+from .embeddings import query_vector, vector_index
 
 Sort = Literal["relevance", "price_asc", "price_desc", "newest", "name"]
 SORTS: dict[str, str] = {
@@ -27,11 +34,16 @@ SORTS: dict[str, str] = {
     "newest": "Newest",
     "name": "Name",
 }
+_ORDER: dict[str, tuple[Any, ...]] = {
+    "price_asc": (Product.price.asc(),),
+    "price_desc": (Product.price.desc(),),
+    "newest": (Product.created_at.desc(),),
+    "name": (Product.name.asc(),),
+}
 
-_fts = table("product_fts", column("rowid"), column("rank"), column("product_fts"))
-PG_SEARCH_VECTOR = func.to_tsvector(
-    literal_column("'simple'"), Product.name + literal_column("' '") + Product.description
-)
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps rank gaps
+KEYWORD_POOL = 200  # full-text hits fused with the vectors; later pages follow bm25
+VECTOR_POOL = 50
 
 
 @dataclass(frozen=True)
@@ -43,63 +55,97 @@ class SearchFilters:
     sort: Sort = "relevance"
 
 
-MIN_PREFIX = 2  # one-letter prefixes would match most of the index; they match whole words
+class RankedPage(Pagination):
+    """A page whose items were ranked here, with Flask-SQLAlchemy's pager interface."""
+
+    def _query_items(self) -> list[Any]:
+        return list(self._query_args["items"])
+
+    def _query_count(self) -> int:
+        return int(self._query_args["total"])
 
 
-def _fts5_query(terms: list[str]) -> str:
-    # Each word becomes a quoted term, so FTS5 operators typed by a shopper ("NOT", "*",
-    # quotes, column filters) are plain text; words of 2+ letters match as prefixes.
-    return " ".join(
-        '"{}"{}'.format(term.replace('"', '""'), "*" if len(term) >= MIN_PREFIX else "")
-        for term in terms
-    )
-
-
-def _tsquery(terms: list[str]):
-    return func.to_tsquery(
-        "simple",
-        " & ".join(f"{term.lower()}{':*' if len(term) >= MIN_PREFIX else ''}" for term in terms),
-    )
-
-
-def _match(query: Select[Product], terms: list[str]) -> Select[Product]:
-    if db.engine.dialect.name == "sqlite":
-        return query.join(_fts, _fts.c.rowid == Product.id).where(
-            _fts.c.product_fts.op("MATCH")(_fts5_query(terms))
-        )
-    return query.where(PG_SEARCH_VECTOR.op("@@")(_tsquery(terms)))
-
-
-def _relevance(terms: list[str]):
-    if db.engine.dialect.name == "sqlite":
-        return _fts.c.rank  # bm25 with column weights set in the migration
-    return func.ts_rank(PG_SEARCH_VECTOR, _tsquery(terms)).desc()
-
-
-def search_products(filters: SearchFilters, page: int, per_page: int) -> Pagination:
-    return db.paginate(
-        search_query(filters), page=page, per_page=per_page, error_out=False, count=True
-    )
-
-
-def search_query(filters: SearchFilters) -> Select[Product]:
-    """The whole search as one SELECT (also what the query-plan test inspects)."""
-    terms = words(filters.q)
-    query = select(Product)
-    if terms:
-        query = _match(query, terms)
+def _filtered(query: Select[Any], filters: SearchFilters) -> Select[Any]:
     if filters.category is not None:
         query = query.where(Product.category_id == filters.category.id)
     if filters.min_price is not None:
         query = query.where(Product.price >= filters.min_price)
     if filters.max_price is not None:
         query = query.where(Product.price <= filters.max_price)
+    return query
 
-    sort = filters.sort if terms or filters.sort != "relevance" else "name"
-    order = {
-        "price_asc": (Product.price.asc(),),
-        "price_desc": (Product.price.desc(),),
-        "newest": (Product.created_at.desc(),),
-        "name": (Product.name.asc(),),
-    }.get(sort) or (_relevance(terms),)
-    return query.order_by(*order, Product.id)
+
+def _similar(filters: SearchFilters) -> list[int]:
+    """Products near the query in meaning and within the filters, nearest first."""
+    index = vector_index()
+    index.refresh()
+    if not len(index):
+        return []  # nothing embedded yet: don't pay for the query's vector
+    vector = query_vector(filters.q)
+    if vector is None:
+        return []
+    floor = current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"]
+    ranked = [pid for pid, _score in index.nearest(vector, VECTOR_POOL, floor)]
+    if not ranked or filters == SearchFilters(q=filters.q, sort=filters.sort):
+        return ranked
+    allowed = set(
+        db.session.scalars(_filtered(select(Product.id), filters).where(Product.id.in_(ranked)))
+    )
+    return [pid for pid in ranked if pid in allowed]
+
+
+def fuse(keyword_ids: Sequence[int], vector_ids: Sequence[int], first: set[int]) -> list[int]:
+    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank); ids in `first` lead."""
+    scores: dict[int, float] = {}
+    for ranking in (keyword_ids, vector_ids):
+        for rank, product_id in enumerate(ranking, start=1):
+            scores[product_id] = scores.get(product_id, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores, key=lambda pid: (pid not in first, -scores[pid]))
+
+
+def _products_in_order(ids: Sequence[int]) -> list[Product]:
+    if not ids:
+        return []
+    by_id = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids)))}
+    return [by_id[pid] for pid in ids if pid in by_id]
+
+
+def _match_count(filters: SearchFilters, also: Sequence[int]) -> int:
+    condition: ColumnElement[bool] = keyword.matches(filters.q)
+    if also:
+        condition = or_(condition, Product.id.in_(also))
+    query = _filtered(select(func.count(Product.id)).where(condition), filters)
+    return int(db.session.scalar(query) or 0)
+
+
+def search_products(
+    filters: SearchFilters, page: int, per_page: int, *, by_meaning: bool = True
+) -> Pagination:
+    """One page of products matching `filters`, ranked as described above; with
+    `by_meaning=False`, full-text alone (no query vector is computed)."""
+    if not keyword.has_terms(filters.q):
+        listing = _filtered(select(Product), filters).order_by(
+            *_ORDER.get(filters.sort, _ORDER["name"]), Product.id
+        )
+        return db.paginate(listing, page=page, per_page=per_page, error_out=False, count=True)
+
+    similar = _similar(filters) if by_meaning else []
+    if filters.sort != "relevance":
+        matching = _filtered(select(Product), filters).where(
+            or_(keyword.matches(filters.q), Product.id.in_(similar))
+        )
+        ordered = matching.order_by(*_ORDER[filters.sort], Product.id)
+        return db.paginate(ordered, page=page, per_page=per_page, error_out=False, count=True)
+
+    offset = (page - 1) * per_page
+    pool = max(KEYWORD_POOL, offset + per_page)
+    keyword_ids = list(
+        db.session.scalars(
+            keyword.ranked(_filtered(select(Product.id), filters), filters.q).limit(pool)
+        )
+    )
+    first = keyword.names_matching(filters.q, keyword_ids)
+    fused = fuse(keyword_ids, similar, first)
+    total = _match_count(filters, similar) if len(keyword_ids) == pool else len(fused)
+    items = _products_in_order(fused[offset : offset + per_page])
+    return RankedPage(page=page, per_page=per_page, items=items, total=total)

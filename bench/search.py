@@ -1,0 +1,171 @@
+"""Search benchmark: 10,000 products, hybrid and keyword search, rebuild speed, the seed's LIKE.
+
+    .venv/bin/python bench/search.py [--products 10000] [--requests 300]
+
+Prints figures only; it never passes or fails on time. Targets from the issue:
+hybrid search p99 under 30 ms with the query's embedding included, rebuilding the
+vectors of 10,000 products under 60 s, and the keyword search page at least as fast
+as the cookbook's own `/product-search` (a `LIKE '%term%'` on names, 10 rows), which
+runs here on the same data and the same server (waitress, 4 threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import click
+
+from catalog import QUERIES, build_database, free_port, measure, percentile, start_server
+
+MEANING_QUERIES = [
+    "something to listen to music on the train",
+    "laptop for college",
+    "gift for a gamer",
+    "keep my home safe",
+    "fast storage for photos",
+    "watch that tracks my runs",
+]
+
+# The cookbook's search view, as the book wrote it (Flask-SQLAlchemy, LIKE on names).
+COOKBOOK_APP = '''
+from flask import Flask, render_template_string, request
+from flask_sqlalchemy import SQLAlchemy
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///{database}"
+db = SQLAlchemy(app)
+
+
+class Product(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(255))
+    price = db.Column(db.Float)
+
+
+PAGE = """<!doctype html><title>Products</title><ul>
+{{% for product in products.items %}}<li>{{{{ product.name }}}} ${{{{ product.price }}}}</li>
+{{% endfor %}}</ul>"""
+
+
+@app.route("/product-search")
+def product_search():
+    products = Product.query
+    if name := request.args.get("name"):
+        products = products.filter(Product.name.like("%" + name + "%"))
+    return render_template_string(PAGE, products=products.paginate(page=1, per_page=10))
+'''
+
+
+def start_cookbook(folder: Path, database: Path, port: int) -> subprocess.Popen[bytes]:
+    (folder / "cookbook_app.py").write_text(COOKBOOK_APP.format(database=database))
+    waitress = Path(sys.executable).with_name("waitress-serve")
+    server = subprocess.Popen(
+        [str(waitress), "--listen", f"127.0.0.1:{port}", "--threads", "4", "cookbook_app:app"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)
+    return server
+
+
+def service_timings(instance: Path, requests: int) -> None:
+    """In-process: the search service alone, hybrid (query vector computed every time)
+    and keyword only; and the rebuild of every product's vector."""
+    os.environ.update(SHOPAI_ENV="development", SHOPAI_INSTANCE_PATH=str(instance))
+    from shopai import create_app
+    from shopai.search.embeddings import (
+        QUERY_VECTORS_KEY,
+        QueryVectors,
+        refresh_embeddings,
+    )
+    from shopai.search.services import SearchFilters, search_products
+
+    app = create_app()
+    with app.app_context():
+        started = time.perf_counter()
+        count = refresh_embeddings(
+            progress=lambda items, label: click.progressbar(items, label=label)
+        )
+        seconds = time.perf_counter() - started
+        print(f"rebuild: {count:,} vectors in {seconds:.1f} s = {count / seconds:.0f} products/s")
+
+        queries = QUERIES + MEANING_QUERIES
+        for name, by_meaning in (("hybrid search", True), ("keyword search", False)):
+            latencies = []
+            for i in range(requests):
+                app.extensions[QUERY_VECTORS_KEY] = QueryVectors()  # no cached query vector
+                q = queries[i % len(queries)]
+                start = time.perf_counter()
+                search_products(SearchFilters(q=q), 1, 12, by_meaning=by_meaning)
+                latencies.append(time.perf_counter() - start)
+            print(
+                f"{name + ' (service)':<26} p50 {percentile(latencies, 0.5) * 1000:6.2f} ms"
+                f"   p99 {percentile(latencies, 0.99) * 1000:6.2f} ms"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="shopai-bench-") as tmp:
+        instance = Path(tmp)
+        started = time.perf_counter()
+        build_database(instance, args.products)
+        print(f"built {args.products:,} products in {time.perf_counter() - started:.1f} s")
+
+        rng = random.Random(5)
+        words = [q.split()[0] for q in QUERIES if len(q) > 2]
+        shop_port, book_port = free_port(), free_port()
+        shop = start_server(instance, shop_port)
+        book = start_cookbook(instance, instance / "shopai.db", book_port)
+        try:
+            header = f"{'page (HTTP, no vectors yet)':<30} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}"
+            print(header)
+            terms = [rng.choice(words) for _ in range(50)]
+            rows = {
+                "cookbook /product-search": (
+                    book_port,
+                    [f"/product-search?name={quote(t)}" for t in terms],
+                ),
+                "shopai /search (keyword)": (shop_port, [f"/search?q={quote(t)}" for t in terms]),
+            }
+            figures = {}
+            for name, (port, paths) in rows.items():
+                figures[name] = measure(port, paths, args.requests)
+                f = figures[name]
+                print(f"{name:<30} {f['p50']:8.2f} {f['p99']:8.2f} {f['rps']:7.0f}")
+            ratio = (
+                figures["shopai /search (keyword)"]["p50"]
+                / figures["cookbook /product-search"]["p50"]
+            )
+            print(f"keyword /search p50 is {ratio:.2f}x the cookbook's LIKE search")
+
+            service_timings(instance, args.requests)
+
+            time.sleep(2.5)  # the server notices new vectors within 2 s
+            paths = [f"/search?q={quote(q)}" for q in QUERIES + MEANING_QUERIES]
+            f = measure(shop_port, paths, args.requests)
+            print(
+                f"{'shopai /search (hybrid, HTTP)':<30} {f['p50']:8.2f} {f['p99']:8.2f} "
+                f"{f['rps']:7.0f}  (query vectors cached after the first request)"
+            )
+        finally:
+            for server in (shop, book):
+                server.terminate()
+                server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
