@@ -7,6 +7,7 @@ variable, not surface later as a confusing runtime error.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,9 @@ from .env import EnvReader, SettingError
 ENVIRONMENTS = ("development", "production", "testing")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# What Werkzeug can compare a Host header with: a name or IPv4 address, lowercase,
+# optionally with a leading dot for subdomains (IPv6 literals never match there).
+_HOST_NAME = re.compile(r"\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
 class ConfigError(RuntimeError):
@@ -34,7 +38,13 @@ def _trusted_hosts(env: EnvReader, shop_env: str) -> list[str]:
     """Host names the shop answers to. Links, redirects and the API's URLs are built
     from the request's Host header, so an unchecked one lets a forged request make
     the shop point at another site (cache poisoning, password-reset style phishing)."""
-    hosts = env.words("SHOPAI_TRUSTED_HOSTS")
+    hosts = [host.lower() for host in env.words("SHOPAI_TRUSTED_HOSTS")]
+    for host in hosts:
+        if not _HOST_NAME.fullmatch(host):
+            raise ConfigError(
+                f"SHOPAI_TRUSTED_HOSTS holds {host!r}: give host names or IPv4 addresses "
+                "only, without scheme, path or port (e.g. shop.example.com)"
+            )
     if hosts:
         return hosts
     if shop_env == "production":

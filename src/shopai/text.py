@@ -36,7 +36,7 @@ def as_id(key: str | int) -> int | None:
 
 def name_key(name: str) -> str:
     """What makes two names the same: case and Unicode form ignored ("Éclair" = "éclair")."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return " ".join(_ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", name)).casefold().split())
 
 
 # Marks that reorder text on screen: "\u202egnp.exe" displays as "exe.png".
@@ -46,6 +46,11 @@ BIDI_CONTROLS = frozenset(
     "\u2066\u2067\u2068\u2069"  # isolates
 )
 _VISIBLE_CATEGORIES = ("L", "N", "P", "S")
+# Letters and symbols that draw nothing: Hangul fillers, the blank Braille pattern.
+INVISIBLE_GRAPHICS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Zero-width characters with no job inside a name: they only make two names that look
+# the same compare different. (ZWJ and ZWNJ stay: emoji and several scripts need them.)
+_ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff\u180e]")
 
 
 def clean_name(name: str) -> str:
@@ -56,15 +61,19 @@ def clean_name(name: str) -> str:
     disguise a name) are refused, while joiners inside real words stay (Persian,
     Hindi and emoji need them).
     """
-    name = " ".join(name.split())
+    name = " ".join(_ZERO_WIDTH.sub("", name).split())
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise ValueError("Names cannot contain control characters.")
     if any(ch in BIDI_CONTROLS for ch in name):
         raise ValueError("Names cannot contain text-direction controls.")
     name = _strip_format_characters(name)
-    if not any(unicodedata.category(ch).startswith(_VISIBLE_CATEGORIES) for ch in name):
+    if not any(_visible(ch) for ch in name):
         raise ValueError("A name needs visible characters.")
     return name
+
+
+def _visible(ch: str) -> bool:
+    return unicodedata.category(ch).startswith(_VISIBLE_CATEGORIES) and ch not in INVISIBLE_GRAPHICS
 
 
 def _strip_format_characters(name: str) -> str:

@@ -44,7 +44,8 @@ def url_keeping_query(endpoint: str, /, **values: Any) -> str:
     Spreading `request.args` into `url_for` lets a visitor's parameter names collide
     with its own (`endpoint`, `_method`, `_external`) or with path arguments (`key`),
     which crashed pages. Handing the URL map one mapping instead makes every visitor
-    parameter plain data, passed through as a query parameter.
+    parameter plain data, passed through as a query parameter. (The shop registers no
+    `url_defaults` or build-error hooks, which this path does not run.)
     """
     merged = MultiDict(request.args)
     for name, value in values.items():

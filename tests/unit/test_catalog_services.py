@@ -133,6 +133,32 @@ def test_two_saves_of_one_new_name_both_succeed(app):
     assert sorted(db.session.scalars(db.select(Product.slug))) == ["cable", "cable-2"]
 
 
+def test_a_rename_racing_a_new_product_of_that_name_takes_the_next_slug(app):
+    """After the rollback the product's slug read as the old one, which was free, so
+    the lost race surfaced as a 500 instead of a retry."""
+    category = make_category()
+    product = make_product("Old Cable", category=category)
+    rivals = []
+
+    def rival_saves_first(session, _context, _instances):
+        if rivals:
+            return
+        rivals.append("saved")
+        with db.engine.begin() as rival:
+            rival.execute(
+                insert(Product).values(
+                    name="Cable", slug="cable", price=1, category_id=category.id, description=""
+                )
+            )
+
+    event.listen(db.session, "before_flush", rival_saves_first)
+    try:
+        catalog.update_product(product, name="Cable", price=product.price, category=category)
+    finally:
+        event.remove(db.session, "before_flush", rival_saves_first)
+    assert (product.name, product.slug) == ("Cable", "cable-2")
+
+
 @pytest.mark.parametrize(
     "price", [Decimal("1e26"), Decimal("NaN"), Decimal("-1"), Decimal("1.001")]
 )

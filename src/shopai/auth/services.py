@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
@@ -41,12 +43,76 @@ def check_password_policy(password: str, email: str = "") -> None:
         raise AccountError(
             f"The password needs at least {MIN_DISTINCT_CHARACTERS} different characters."
         )
+    if folded.strip(_AROUND_A_CORE) in _COMMON_CORES or folded in _COMMON_CORES:
+        raise AccountError("That password is among the most common ones; choose another.")
     if _is_run(folded):
         raise AccountError("The password cannot be a run of keys or characters in order.")
     local_part = email.partition("@")[0].casefold()
     if local_part and (folded == email.casefold() or folded == local_part):
         raise AccountError("The password cannot be the email address.")
 
+
+# The words at the heart of the most leaked passwords ("password123", "admin12345",
+# "iloveyou!!"): a password that is one of them with digits or symbols around it falls
+# to the first guesses of any attack.
+_COMMON_CORES = frozenset(
+    [
+        "password",
+        "passw0rd",
+        "p@ssword",
+        "qwerty",
+        "qwertz",
+        "azerty",
+        "admin",
+        "administrator",
+        "root",
+        "welcome",
+        "letmein",
+        "iloveyou",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "soccer",
+        "sunshine",
+        "princess",
+        "shadow",
+        "master",
+        "superman",
+        "batman",
+        "trustno1",
+        "login",
+        "changeme",
+        "secret",
+        "test",
+        "guest",
+        "shop",
+        "shopai",
+        "store",
+        "hello",
+        "freedom",
+        "whatever",
+        "starwars",
+        "charlie",
+        "michael",
+        "jordan",
+        "hunter",
+        "ninja",
+        "access",
+        "flower",
+        "lovely",
+        "1q2w3e4r5t",
+        "1q2w3e4r",
+        "1qaz2wsx",
+        "zaq12wsx",
+        "asdfgh",
+        "asdfghjkl",
+        "zxcvbnm",
+        "abc123",
+        "default",
+    ]
+)
+_AROUND_A_CORE = string.digits + string.punctuation + " "
 
 # Runs people type as passwords: along the alphabet, the digits, a keyboard row.
 _RUNS = ("abcdefghijklmnopqrstuvwxyz", "01234567890123456789", "qwertyuiopasdfghjklzxcvbnm")
@@ -64,6 +130,7 @@ def create_admin(email: str, password: str) -> User:
     check_password_policy(password, email)
     user = db.session.scalar(select(User).where(User.email == email)) or User(email=email)
     user.set_password(password)
+    user.end_sessions()  # a new password signs out every device
     user.is_admin = True
     db.session.add(user)
     db.session.commit()
@@ -92,6 +159,8 @@ def load_user(user_id: str) -> User | None:
 
 
 def sign_out_everywhere(user: User) -> None:
+    """End every session and remember-me cookie of `user` (sign-out ends them all: a
+    cookie copied from one device must not outlive it on another)."""
     user.end_sessions()
     db.session.commit()
 

@@ -76,6 +76,7 @@ def find_category(key: str | int) -> Category | None:
 
 
 def _check_name(name: str) -> str:
+    """A name as stored (see `text.clean_name`), or the rule it breaks, on its field."""
     try:
         return clean_name(name)
     except ValueError as exc:
@@ -83,6 +84,7 @@ def _check_name(name: str) -> str:
 
 
 def _check_price(price: Decimal) -> Decimal:
+    """The same bounds as the forms, for callers that are not forms (CLI, jobs, tests)."""
     if not price.is_finite() or not Decimal(0) <= price <= MAX_PRICE:
         raise CatalogError(f"A price is between 0 and {MAX_PRICE:,}.", field="price")
     if price != price.quantize(Decimal("0.01")):
@@ -178,9 +180,11 @@ def update_product(
     price = _check_price(price)
     description = clean_text(description)
     for attempt in range(SLUG_ATTEMPTS):
-        # Set on every attempt: a rollback expires the changes of an existing product.
-        if attempt or name != product.name or not product.slug:
-            product.slug = unique_slug(Product, name, product.id)
+        # Set on every attempt: a rollback expires the changes of an existing product
+        # (its slug reads as the old one again, hence the local `slug`).
+        slug = product.slug
+        if attempt or name != product.name or not slug:
+            slug = product.slug = unique_slug(Product, name, product.id)
         product.name = name
         product.price = price
         product.category = category
@@ -193,15 +197,16 @@ def update_product(
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            if attempt + 1 == SLUG_ATTEMPTS or not _slug_taken(product.slug, product.id):
+            if not _slug_taken(slug, product.id):
                 raise
         else:
             products_changed.send(product_ids=[product.id])
             return product
-    raise AssertionError("unreachable")
+    raise CatalogError("Other products took this name at the same moment; try again.", "name")
 
 
 def _slug_taken(slug: str, exclude_id: int | None) -> bool:
+    """Whether another product holds `slug`: the unique index's verdict, re-read."""
     query = select(Product.id).where(Product.slug == slug)
     if exclude_id is not None:
         query = query.where(Product.id != exclude_id)
