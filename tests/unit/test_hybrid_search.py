@@ -201,3 +201,47 @@ def test_query_vectors_are_computed_once_per_query(api_shop, fake_ai):
         search_products(SearchFilters(q="wireless  Headphones"), 1, 10)
     search_products(SearchFilters(q="wireless headphones"), 1, 10)
     assert len(fake_ai.requests_to("/embeddings")) == before + 1
+
+
+# -- kept current by jobs ---------------------------------------------------------------
+
+
+def test_saving_a_product_queues_its_vector_and_the_job_computes_it(shop, app):
+    from shopai.jobs import Job, execute_job
+    from shopai.search.tasks import REFRESH_KIND
+
+    jobs = list(db.session.scalars(select(Job).where(Job.kind == REFRESH_KIND)))
+    assert jobs, "creating products queued no vector job"
+    for job in jobs:
+        assert execute_job(job.id) in ("succeeded", "skipped")
+    assert stale_product_ids() == []
+
+    headphones = catalog.find_product("kestrel-k7-wireless-headphones")
+    catalog.update_product(
+        headphones,
+        name=headphones.name,
+        price=headphones.price,
+        category=headphones.category,
+        description="Now with a carrying case.",
+    )
+    queued = db.session.scalars(
+        select(Job).where(Job.kind == REFRESH_KIND, Job.status == "queued")
+    ).all()
+    assert [job.payload["product_ids"] for job in queued] == [[headphones.id]]
+    assert execute_job(queued[0].id) == "succeeded"
+    assert stale_product_ids() == []
+
+
+def test_saving_unchanged_text_queues_nothing_new(embedded, app):
+    from shopai.jobs import Job
+
+    before = db.session.scalar(select(func.count(Job.id)))
+    toaster = catalog.find_product("brightwell-toaster")
+    catalog.update_product(
+        toaster,
+        name=toaster.name,
+        price=toaster.price + 1,
+        category=toaster.category,
+        description=toaster.description,
+    )
+    assert db.session.scalar(select(func.count(Job.id))) == before

@@ -75,8 +75,9 @@ def _texts(product_ids: Iterable[int] | None) -> dict[int, str]:
     return {row[0]: product_text(row[1], row[2], row[3]) for row in db.session.execute(query)}
 
 
-def stale_product_ids(product_ids: Iterable[int] | None = None) -> list[int]:
-    """Products whose vector is missing, from another model, or from other text."""
+def stale_texts(product_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """The texts of products whose vector is missing, from another model, or from
+    other text, by product id."""
     model = embeddings_model()
     texts = _texts(product_ids)
     rows = db.session.execute(
@@ -85,7 +86,11 @@ def stale_product_ids(product_ids: Iterable[int] | None = None) -> list[int]:
         )
     )
     stored = {product_id: digest for product_id, digest in rows}
-    return sorted(pid for pid, text in texts.items() if stored.get(pid) != text_hash(text))
+    return {pid: text for pid, text in texts.items() if stored.get(pid) != text_hash(text)}
+
+
+def stale_product_ids(product_ids: Iterable[int] | None = None) -> list[int]:
+    return sorted(stale_texts(product_ids))
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

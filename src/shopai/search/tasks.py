@@ -13,20 +13,27 @@ from typing import Any
 
 from ..catalog.signals import products_changed
 from ..jobs import JobContext, enqueue, job_handler
-from .embeddings import embeddings_model, refresh_embeddings, stale_product_ids
+from .embeddings import (
+    embeddings_model,
+    refresh_embeddings,
+    stale_product_ids,
+    stale_texts,
+    text_hash,
+)
 
 REFRESH_KIND = "embeddings.refresh"
 
 
 def schedule_refresh(product_ids: Sequence[int] | None = None) -> None:
-    """Queue the recomputation of these products' stale vectors (None: every product)."""
-    stale = stale_product_ids(product_ids)
+    """Queue the recomputation of these products' stale vectors (None: every product).
+    The key names the model, the products and their texts: the same work is queued
+    once, and new text is new work."""
+    stale = stale_texts(product_ids)
     if not stale:
         return
-    fingerprint = hashlib.sha256(
-        f"{embeddings_model()}|{','.join(map(str, stale))}".encode()
-    ).hexdigest()
-    payload = {"product_ids": None if product_ids is None else stale}
+    work = ";".join(f"{pid}:{text_hash(stale[pid])}" for pid in sorted(stale))
+    fingerprint = hashlib.sha256(f"{embeddings_model()}|{work}".encode()).hexdigest()
+    payload = {"product_ids": None if product_ids is None else sorted(stale)}
     enqueue(REFRESH_KIND, payload, key=f"{REFRESH_KIND}:{fingerprint}")
 
 
