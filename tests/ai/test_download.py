@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import socketserver
 import threading
 import time
@@ -172,6 +173,38 @@ def test_a_chain_of_slow_redirects_ends_within_the_budget():
     with scripted_server(hop) as server:
         elapsed, _ = timed_failure(server.url("/0.png"))
     assert elapsed < BUDGET + SLACK
+
+
+def test_a_slow_dns_lookup_ends_within_the_budget():
+    # getaddrinfo has no timeout of its own; this resolver answers after three budgets.
+    answer = threading.Event()
+
+    def slow_resolver(host: str, port: int) -> list[str]:
+        answer.wait(3 * BUDGET)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(AITimeout):
+            download_image(
+                "http://images.example/x.png",
+                max_bytes=1000,
+                timeout=BUDGET,
+                allow_private=True,
+                resolve=slow_resolver,
+            )
+        elapsed = time.monotonic() - started
+    finally:
+        answer.set()  # the abandoned lookup ends now rather than in the background
+    assert elapsed < BUDGET + SLACK
+
+
+def test_a_failed_dns_lookup_is_a_download_error():
+    def failing_resolver(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(ImageDownloadError, match="cannot resolve"):
+        get("http://images.example/x.png", resolve=failing_resolver)
 
 
 # --- IPv6 spellings of private addresses ------------------------------------------------------

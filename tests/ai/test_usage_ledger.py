@@ -6,11 +6,13 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
+import traceback
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, func, select
@@ -184,6 +186,72 @@ def test_a_forked_child_gets_its_own_writer(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert ledger.flush()
     assert sorted(row.who for row in rows(engine)) == ["child", "parent"]  # none twice
+    engine.dispose()
+
+
+def run_forked(body: Callable[[], int], limit: int) -> int:
+    """The exit code of `body` run in a forked child (negative: the signal that ended it).
+    SIGALRM ends the child after `limit` seconds, so a deadlock fails instead of hanging."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 99
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(limit)
+            code = body()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
+def test_a_forked_child_can_fork_again_and_uses_connections_of_its_own(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'fork.db'}")  # pooled, unlike the test above
+    UsageRecord.__table__.create(engine)
+    checkouts: list[tuple[int, int]] = []  # (process, process that opened the connection)
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection, record):
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_connection, record, proxy):
+        checkouts.append((os.getpid(), record.info["pid"]))
+
+    ledger = UsageLedger(engine)
+    ledger(usage_event(who="parent:1"))
+    assert ledger.flush()  # its connection waits in the pool at the fork
+    ledger(usage_event(who="parent:2"))  # the writer may still hold this one at the fork
+
+    def record(who: str) -> int:
+        ledger(usage_event(who=who))
+        if not ledger.flush(5):
+            return 1
+        me = os.getpid()
+        owners = [owner for pid, owner in checkouts if pid == me]
+        return 0 if owners and set(owners) == {me} else 2  # 2: a connection not its own
+
+    def child() -> int:
+        # It forks before recording anything: the fork hooks must not wait on a lock
+        # that was held for the parent's fork.
+        grandchild = run_forked(lambda: record("grandchild"), 10)
+        if grandchild != 0:
+            print(f"the grandchild exited with {grandchild}", file=sys.stderr)
+            return 3
+        return record("child")
+
+    assert run_forked(child, 15) == 0
+    assert ledger.flush()
+    assert sorted(row.who for row in rows(engine)) == [
+        "child",
+        "grandchild",
+        "parent:1",
+        "parent:2",
+    ]  # each exactly once
     engine.dispose()
 
 

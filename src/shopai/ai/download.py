@@ -7,7 +7,8 @@ second lookup a rebinding DNS server could answer differently; no proxy from the
 environment). Redirects are followed only within the same origin, the body is
 capped while it streams, and only raster image types are accepted.
 
-The whole download (every redirect hop included) gets one deadline. httpx2 timeouts
+The whole download (every redirect hop and DNS lookup included) gets one deadline. A
+lookup runs on a thread of its own, since getaddrinfo takes no timeout. httpx2 timeouts
 bound each connect, write and read separately, each with the full value, so a slow
 server could stretch a download to several times its budget; here every one of those
 network steps waits at most until the deadline (see `_DeadlineBackend`).
@@ -18,8 +19,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -71,25 +74,64 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     return [ipv4 for ipv4 in embedded if ipv4 is not None]
 
 
-def _public_address(host: str, port: int, allow_private: bool) -> str:
+# (host, port) -> the host's IP addresses, as strings; raises socket.gaierror if it has none.
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The system resolver's TCP addresses for `host` (the default `Resolver`)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+def _resolve_by(deadline: float, budget: float, resolve: Resolver) -> Resolver:
+    """`resolve`, waited for at most until `deadline`.
+
+    getaddrinfo takes no timeout, so the lookup runs on a daemon thread of its own. One
+    that outlives the deadline is abandoned: it finishes in the background and its answer
+    is dropped. A thread per lookup, not a pool: a pool's workers would hold up interpreter
+    exit behind a hung resolver, and a forked child inherits a pool without its threads."""
+
+    def resolve_in_time(host: str, port: int) -> Sequence[str]:
+        answer: Future[Sequence[str]] = Future()
+
+        def lookup() -> None:
+            try:
+                answer.set_result(resolve(host, port))
+            except Exception as exc:
+                answer.set_exception(exc)
+
+        left = _time_left(deadline, budget)
+        threading.Thread(target=lookup, name="shopai-image-dns", daemon=True).start()
+        if not wait([answer], timeout=left).done:
+            raise AITimeout(f"image download took longer than {budget:g} s")
+        return answer.result()
+
+    return resolve_in_time
+
+
+def _public_address(host: str, port: int, allow_private: bool, resolve: Resolver) -> str:
     """The address to connect to; refuses a host with any non-public address."""
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        found = resolve(host, port)
     except socket.gaierror as exc:
         raise ImageDownloadError(f"cannot resolve image host {host!r}") from exc
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not found:
+        raise ImageDownloadError(f"cannot resolve image host {host!r}")
+    addresses = [ipaddress.ip_address(address) for address in found]
     if not allow_private and not all(is_public_address(address) for address in addresses):
         raise ImageDownloadError(f"image host {host!r} resolves to a non-public address")
     return str(addresses[0])
 
 
-def _pinned(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, str]]:
+def _pinned(
+    url: str, allow_private: bool, resolve: Resolver
+) -> tuple[str, dict[str, str], dict[str, str]]:
     """`url` rewritten to the checked IP, with the Host header and TLS name kept."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ImageDownloadError("image URLs must be http(s) with a host")
     default_port = 443 if parts.scheme == "https" else 80
-    address = _public_address(parts.hostname, parts.port or default_port, allow_private)
+    address = _public_address(parts.hostname, parts.port or default_port, allow_private, resolve)
     netloc = f"[{address}]" if ":" in address else address
     host_header = parts.hostname
     if parts.port:
@@ -106,17 +148,24 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def download_image(
-    url: str, *, max_bytes: int, timeout: float, allow_private: bool = False
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float,
+    allow_private: bool = False,
+    resolve: Resolver = resolve_host,
 ) -> bytes:
     """The body of `url` if it is a raster image of at most `max_bytes` bytes, fetched
-    (redirects included) within `timeout` seconds."""
+    (redirects and DNS lookups included) within `timeout` seconds. `resolve` looks hosts
+    up (tests pass their own)."""
     origin = _origin(url)
     deadline = time.monotonic() + timeout
+    resolve = _resolve_by(deadline, timeout, resolve)
     with httpx2.Client(
         transport=_DeadlineTransport(deadline), follow_redirects=False, trust_env=False
     ) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            target, headers, extensions = _pinned(url, allow_private)
+            target, headers, extensions = _pinned(url, allow_private, resolve)
             try:
                 with client.stream(
                     "GET",

@@ -194,8 +194,10 @@ _HELD_FOR_FORK: list[threading.Lock] = []
 
 
 def _before_fork() -> None:
+    # This process's writers, never one inherited from a parent process: that one's lock
+    # was taken for the parent's fork, and nothing in this process would ever release it.
     for ledger in list(_LEDGERS):
-        lock = ledger._writer.writing
+        lock = ledger._current_writer().writing
         lock.acquire()
         _HELD_FOR_FORK.append(lock)
 
@@ -206,7 +208,16 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    _HELD_FOR_FORK.clear()  # the child's ledgers start over with new writers (see _Writer)
+    """Give every ledger a new writer (the inherited locks are held, see `_before_fork`)
+    and its engine a new pool: the pooled connections are the parent's, still in use there.
+    `close=False` drops them without closing them, which would disturb the parent's."""
+    _HELD_FOR_FORK.clear()
+    engines: dict[int, Engine] = {}
+    for ledger in list(_LEDGERS):
+        ledger._writer = _Writer(os.getpid())
+        engines.setdefault(id(ledger.engine), ledger.engine)
+    for engine in engines.values():
+        engine.dispose(close=False)  # the child is single-threaded here: nothing uses it yet
 
 
 if hasattr(os, "register_at_fork"):
