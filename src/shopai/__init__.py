@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .ai_service import init_ai
     from .errors import register_error_handlers
     from .jobs import init_jobs
+    from .page_cache import init_page_cache
     from .request_log import configure_logging
     from .security import register_security_headers
     from .templating import register_template_helpers
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     init_ai(app)
     init_jobs(app)
+    init_page_cache(app)
     register_blueprints(app)
     register_commands(app)
     register_template_helpers(app)

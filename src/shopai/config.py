@@ -158,6 +158,7 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_MAX_IMAGE_PIXELS": env.integer("SHOPAI_MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "SHOPAI_PER_PAGE": env.integer("SHOPAI_PER_PAGE", 12, minimum=1),
+        "SHOPAI_PAGE_CACHE_SIZE": env.integer("SHOPAI_PAGE_CACHE_SIZE", 256),
         "SHOPAI_SEARCH_MIN_SIMILARITY": env.number("SHOPAI_SEARCH_MIN_SIMILARITY", 0.3),
         "SHOPAI_SEARCH_EMBED_TIMEOUT": env.number("SHOPAI_SEARCH_EMBED_TIMEOUT", 1.0, 0.05),
         "SHOPAI_SEARCH_VECTOR_RECHECK_SECONDS": env.number(

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from ..extensions import limiter
@@ -60,3 +61,12 @@ def logout() -> Response:
         sign_out_everywhere(user)
     flash("Signed out.", "info")
     return redirect(url_for("catalog.home"))
+
+
+@bp.get("/csrf-token")
+def csrf_token() -> Response:
+    """A token for scripts on pages that carry none (anonymous pages are shared by
+    every visitor, so they cannot hold one). Starts the visitor's session."""
+    response = jsonify(csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -47,18 +47,42 @@ def matches(q: str) -> ColumnElement[bool]:
     return PG_SEARCH_VECTOR.op("@@")(_tsquery(q))
 
 
+def matching_ids(q: str, *, in_names: bool = False) -> set[int]:
+    """Every product matching `q` (in the name alone with `in_names`). One pass over the
+    index: asking "does product X match" per id would run the query once per id."""
+    if _sqlite():
+        expression = f"name : ({fts5_query(q)})" if in_names else fts5_query(q)
+        query = select(_fts.c.rowid).where(_fts.c.product_fts.op("MATCH")(expression))
+    else:
+        vector = (
+            func.to_tsvector(literal_column("'simple'"), Product.name)
+            if in_names
+            else PG_SEARCH_VECTOR
+        )
+        query = select(Product.id).where(vector.op("@@")(_tsquery(q)))
+    return set(db.session.scalars(query))
+
+
 def names_matching(q: str, ids: Sequence[int]) -> set[int]:
     """Those of `ids` whose name alone matches every term of `q`: an exact product or
     brand name must stay first, whatever the vectors say."""
-    if not ids:
-        return set()
+    return matching_ids(q, in_names=True) & set(ids) if ids else set()
+
+
+def count(query: Select[Any] | None, q: str) -> int:
+    """How many products of `query` (a count over `Product` with filters; None for the
+    whole catalog, counted in the index alone) match `q`."""
+    if query is None and _sqlite():
+        everything = select(func.count()).where(_fts.c.product_fts.op("MATCH")(fts5_query(q)))
+        return int(db.session.scalar(everything.select_from(_fts)) or 0)
+    query = select(func.count(Product.id)) if query is None else query
     if _sqlite():
-        in_names = _fts.c.product_fts.op("MATCH")(f"name : ({fts5_query(q)})")
-        query = select(_fts.c.rowid).where(in_names, _fts.c.rowid.in_(list(ids)))
+        joined = query.join(_fts, _fts.c.rowid == Product.id).where(
+            _fts.c.product_fts.op("MATCH")(fts5_query(q))
+        )
     else:
-        name_vector = func.to_tsvector(literal_column("'simple'"), Product.name)
-        query = select(Product.id).where(name_vector.op("@@")(_tsquery(q)), Product.id.in_(ids))
-    return set(db.session.scalars(query))
+        joined = query.where(PG_SEARCH_VECTOR.op("@@")(_tsquery(q)))
+    return int(db.session.scalar(joined) or 0)
 
 
 def ranked(query: Select[Any], q: str) -> Select[Any]:

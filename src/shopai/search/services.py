@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from ..catalog.models import Category, Product
 from ..extensions import db
@@ -75,6 +75,10 @@ def _filtered(query: Select[Any], filters: SearchFilters) -> Select[Any]:
     return query
 
 
+def _unfiltered(filters: SearchFilters) -> bool:
+    return filters == SearchFilters(q=filters.q, sort=filters.sort)
+
+
 def _similar(filters: SearchFilters) -> list[int]:
     """Products near the query in meaning and within the filters, nearest first."""
     index = vector_index()
@@ -86,7 +90,7 @@ def _similar(filters: SearchFilters) -> list[int]:
         return []
     floor = current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"]
     ranked = [pid for pid, _score in index.nearest(vector, VECTOR_POOL, floor)]
-    if not ranked or filters == SearchFilters(q=filters.q, sort=filters.sort):
+    if not ranked or _unfiltered(filters):
         return ranked
     allowed = set(
         db.session.scalars(_filtered(select(Product.id), filters).where(Product.id.in_(ranked)))
@@ -110,14 +114,6 @@ def _products_in_order(ids: Sequence[int]) -> list[Product]:
     return [by_id[pid] for pid in ids if pid in by_id]
 
 
-def _match_count(filters: SearchFilters, also: Sequence[int]) -> int:
-    condition: ColumnElement[bool] = keyword.matches(filters.q)
-    if also:
-        condition = or_(condition, Product.id.in_(also))
-    query = _filtered(select(func.count(Product.id)).where(condition), filters)
-    return int(db.session.scalar(query) or 0)
-
-
 def search_products(
     filters: SearchFilters, page: int, per_page: int, *, by_meaning: bool = True
 ) -> Pagination:
@@ -138,14 +134,21 @@ def search_products(
         return db.paginate(ordered, page=page, per_page=per_page, error_out=False, count=True)
 
     offset = (page - 1) * per_page
-    pool = max(KEYWORD_POOL, offset + per_page)
-    keyword_ids = list(
-        db.session.scalars(
-            keyword.ranked(_filtered(select(Product.id), filters), filters.q).limit(pool)
+    matching = _filtered(select(Product.id), filters)
+    counted = None if _unfiltered(filters) else _filtered(select(func.count(Product.id)), filters)
+    total = keyword.count(counted, filters.q)
+    if not similar:  # full-text alone: bm25 order, and only this page is fetched
+        ids = db.session.scalars(keyword.ranked(matching, filters.q).limit(per_page).offset(offset))
+        return RankedPage(
+            page=page, per_page=per_page, items=_products_in_order(list(ids)), total=total
         )
-    )
-    first = keyword.names_matching(filters.q, keyword_ids)
-    fused = fuse(keyword_ids, similar, first)
-    total = _match_count(filters, similar) if len(keyword_ids) == pool else len(fused)
+
+    pool = max(KEYWORD_POOL, offset + per_page)
+    keyword_ids = list(db.session.scalars(keyword.ranked(matching, filters.q).limit(pool)))
+    fused = fuse(keyword_ids, similar, keyword.names_matching(filters.q, keyword_ids))
+    if total > len(keyword_ids):  # some matches lie beyond the pool: count the union
+        also = len(set(similar) - keyword.matching_ids(filters.q))
+    else:
+        also = len(set(similar) - set(keyword_ids))
     items = _products_in_order(fused[offset : offset + per_page])
-    return RankedPage(page=page, per_page=per_page, items=items, total=total)
+    return RankedPage(page=page, per_page=per_page, items=items, total=total + also)

@@ -6,6 +6,7 @@ from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..catalog.services import find_category
+from ..page_cache import anonymous_page_cache
 from ..web import existing_page, page_arg
 from . import bp
 from .forms import search_form
@@ -13,6 +14,7 @@ from .services import search_products
 
 
 @bp.route("/search")
+@anonymous_page_cache
 def search() -> tuple[str, int]:
     form = search_form(request.args)
     valid = form.validate()
