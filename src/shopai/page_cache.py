@@ -11,7 +11,7 @@ Knowing "nothing changed":
   worker threads' included) marks its connection, and that connection's commit
   bumps a generation number; entries from an older generation are dropped;
 - other processes (web workers, `shopai worker`): a revision of the catalog tables
-  (row counts and newest change times, read on indexes) is re-read at most every
+  (row counts and newest change times) is re-read at most every
   `recheck_seconds`;
 - anything both miss (a category renamed by another process changes no count or
   time) lives at most `max_age` seconds.
@@ -31,6 +31,7 @@ from typing import Any, ParamSpec
 from flask import Flask, current_app, request, session
 from flask_login import current_user
 from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session
 
 from .extensions import db
 
@@ -74,11 +75,30 @@ def _on_rollback(conn: Any) -> None:
     conn.info.pop("shopai_catalog_written", None)
 
 
+def _after_orm_commit(session: Session) -> None:
+    if session.info.pop("shopai_catalog_written", False):
+        _bump()
+
+
+def _note_orm_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if any(
+        getattr(type(item), "__tablename__", None) in CATALOG_TABLES
+        for item in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info["shopai_catalog_written"] = True
+
+
 def watch_catalog_writes(engine: Engine) -> None:
+    """Bump the generation when a write starts, when its connection commits (the event
+    fires just before the database commits) and, for ORM sessions, once the commit is
+    done: a page rendered in any of those gaps is never kept as current."""
     if not event.contains(engine, "before_cursor_execute", _note_write):
         event.listen(engine, "before_cursor_execute", _note_write)
         event.listen(engine, "commit", _on_commit)
         event.listen(engine, "rollback", _on_rollback)
+    if not event.contains(Session, "after_commit", _after_orm_commit):
+        event.listen(Session, "before_flush", _note_orm_flush)
+        event.listen(Session, "after_commit", _after_orm_commit)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,9 @@ class _Entry:
 
 
 class PageCache:
+    """Pages by URL, least recently used dropped first; see the module docstring for
+    when an entry stops being current."""
+
     def __init__(
         self,
         size: int = 256,
@@ -116,6 +139,7 @@ class PageCache:
         return self._revision
 
     def get(self, key: str) -> _Entry | None:
+        """The page for `key` if it was rendered from the catalog as it is now."""
         revision, generation, now = self.revision(), catalog_generation(), self._clock()
         with self._lock:
             entry = self._entries.get(key)
@@ -131,16 +155,24 @@ class PageCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, body: bytes, mimetype: str, generation: int) -> None:
-        entry = _Entry(body, mimetype, generation, self.revision(), self._clock())
+    def put(self, key: str, body: bytes, mimetype: str, seen: tuple[int, tuple[Any, ...]]) -> None:
+        """Keep a page rendered from the catalog as it was at `seen` (`snapshot()` taken
+        before rendering): a change committed during the render makes it stale at once."""
+        generation, revision = seen
+        entry = _Entry(body, mimetype, generation, revision, self._clock())
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
+    def snapshot(self) -> tuple[int, tuple[Any, ...]]:
+        return catalog_generation(), self.revision()
+
 
 def _read_revision() -> tuple[Any, ...]:
+    """Counts and newest change of the catalog tables: what another process's writes move
+    (a full count of each table, every `recheck_seconds`: cheap at catalog sizes)."""
     # Imported here: the catalog and search views import this module.
     from .models import Category, Product, ProductEmbedding, ProductImage
 
@@ -171,10 +203,10 @@ def anonymous_page_cache(view: Callable[P, Any]) -> Callable[P, Any]:
         key = request.full_path
         if (entry := cache.get(key)) is not None:
             return current_app.response_class(entry.body, mimetype=entry.mimetype)
-        generation = catalog_generation()  # before rendering: a write during it wins
+        seen = cache.snapshot()  # before rendering: a change during it wins
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200 and not response.direct_passthrough:
-            cache.put(key, response.get_data(), response.mimetype or "text/html", generation)
+            cache.put(key, response.get_data(), response.mimetype or "text/html", seen)
         return response
 
     return wrapped

@@ -245,3 +245,54 @@ def test_saving_unchanged_text_queues_nothing_new(embedded, app):
         description=toaster.description,
     )
     assert db.session.scalar(select(func.count(Job.id))) == before
+
+
+def test_paging_through_results_shows_every_match_once(app, monkeypatch):
+    """Fusing a pool that grew with the page number reordered earlier pages."""
+    from shopai.search import services
+
+    monkeypatch.setattr(services, "KEYWORD_POOL", 5)
+    speakers = make_category("Speakers")
+    for n in range(23):
+        make_product(f"Fennick Speaker {n:02d}", "49.00", speakers, "Portable speaker.")
+    make_product("Fennick Headphones", "99.00", make_category("Headphones"), "Speaker drivers.")
+    refresh_embeddings()
+    seen: list[str] = []
+    page = 1
+    while True:
+        result = search_products(SearchFilters(q="speaker"), page, 4)
+        seen += [p.name for p in result.items]
+        if not result.has_next:
+            break
+        page += 1
+    assert len(seen) == len(set(seen)) == result.total
+
+
+def test_an_older_vector_never_overwrites_a_newer_edit(embedded, app):
+    """A job that read the text before an edit finished last and marked the product
+    fresh with the old text's vector."""
+    from shopai.search.embeddings import _store, embeddings_model, product_text
+
+    toaster = catalog.find_product("brightwell-toaster")
+    old_text = product_text(toaster.name, toaster.category.name, toaster.description)
+    catalog.update_product(
+        toaster,
+        name="Brightwell Four-Slice Toaster",
+        price=toaster.price,
+        category=toaster.category,
+        description=toaster.description,
+    )
+    assert _store(embeddings_model(), [toaster.id], [old_text], [[0.1] * 384]) == 0
+    assert stale_product_ids() == [toaster.id]
+
+
+def test_renaming_a_big_category_queues_one_small_job(shop, app, monkeypatch):
+    from shopai.jobs import Job
+    from shopai.search import tasks
+
+    monkeypatch.setattr(tasks, "MAX_LISTED_PRODUCTS", 1)
+    catalog.update_category(catalog.find_category("kitchen"), "Kitchen Appliances")
+    job = db.session.scalars(
+        select(Job).where(Job.kind == tasks.REFRESH_KIND).order_by(Job.id.desc())
+    ).first()
+    assert job.payload == {"product_ids": None}

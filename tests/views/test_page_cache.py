@@ -108,3 +108,28 @@ def test_the_cache_can_be_switched_off(app_config, product):
     shop = create_app({**app_config, "SHOPAI_PAGE_CACHE_SIZE": 0})
     assert EXTENSION_KEY not in shop.extensions
     assert shop.test_client().get("/products").status_code == 200
+
+
+def test_a_change_elsewhere_during_rendering_is_not_kept_as_current(app, client, product):
+    """The revision was read after rendering, so a page rendered from the old catalog was
+    stored as if it showed the new one."""
+    from flask import template_rendered
+
+    cache = app.extensions[EXTENSION_KEY]
+    now = [0.0]
+    cache._clock = lambda: now[0]
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+
+    def change_the_price_elsewhere(_sender, **_extra):
+        template_rendered.disconnect(change_the_price_elsewhere)
+        other = sqlite3.connect(path)
+        other.create_function("shopai_index_text", 1, index_text)
+        with other:
+            other.execute("UPDATE product SET price = 123.45, updated_at = '2999-01-01 00:00:00'")
+        other.close()
+        now[0] += cache.recheck_seconds  # the next request rechecks the revision
+
+    template_rendered.connect(change_the_price_elsewhere)
+    assert "$199.00" in client.get("/products").get_data(as_text=True)
+    db.session.expire_all()
+    assert "$123.45" in client.get("/products").get_data(as_text=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..ai.errors import AIError
 from ..ai_service import ai_client
@@ -122,25 +123,42 @@ def refresh_embeddings(
 
 
 def _store(model: str, ids: list[int], texts: list[str], vectors: list[list[float]]) -> int:
-    """Upsert one row per product that still exists (it may have been deleted meanwhile)."""
-    existing = set(db.session.scalars(select(Product.id).where(Product.id.in_(ids))))
-    rows = {
-        row.product_id: row
-        for row in db.session.scalars(
-            select(ProductEmbedding).where(ProductEmbedding.product_id.in_(ids))
-        )
-    }
-    for product_id, text, vector in zip(ids, texts, vectors, strict=True):
-        if product_id not in existing:
-            continue
-        row = rows.get(product_id) or ProductEmbedding(product_id=product_id)
-        row.model = model
-        row.text_hash = text_hash(text)
-        row.dimensions = len(vector)
-        row.vector = encode_vector(vector)
-        db.session.add(row)
-    db.session.commit()
-    return len(existing)
+    """Upsert the vectors whose product still has the text they were computed from.
+
+    A product edited while the model worked has a newer job queued for its new text;
+    writing this older vector would mark it fresh and lose that edit's vector, so it
+    is skipped (as is a product deleted meanwhile). Two writers of a product's first
+    vector race on its primary key: the loser re-reads and updates.
+    """
+    current = {pid: text_hash(text) for pid, text in _texts(ids).items()}
+    written = [
+        (pid, text, vector)
+        for pid, text, vector in zip(ids, texts, vectors, strict=True)
+        if current.get(pid) == text_hash(text)
+    ]
+    for attempt in range(2):
+        rows = {
+            row.product_id: row
+            for row in db.session.scalars(
+                select(ProductEmbedding).where(ProductEmbedding.product_id.in_(ids))
+            )
+        }
+        for product_id, text, vector in written:
+            row = rows.get(product_id) or ProductEmbedding(product_id=product_id)
+            row.model = model
+            row.text_hash = text_hash(text)
+            row.dimensions = len(vector)
+            row.vector = encode_vector(vector)
+            db.session.add(row)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            if attempt:
+                raise
+        else:
+            break
+    return len(written)
 
 
 class QueryVectors:

@@ -44,6 +44,7 @@ _ORDER: dict[str, tuple[Any, ...]] = {
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps rank gaps
 KEYWORD_POOL = 200  # full-text hits fused with the vectors; later pages follow bm25
 VECTOR_POOL = 50
+FILTERED_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,15 @@ def _similar(filters: SearchFilters) -> list[int]:
     if vector is None:
         return []
     floor = current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"]
-    ranked = [pid for pid, _score in index.nearest(vector, VECTOR_POOL, floor)]
-    if not ranked or _unfiltered(filters):
-        return ranked
+    if _unfiltered(filters):
+        return [pid for pid, _score in index.nearest(vector, VECTOR_POOL, floor)]
+    # Filters apply after the vector scan, so look deeper: the nearest products are
+    # often in other categories or prices.
+    ranked = [pid for pid, _score in index.nearest(vector, VECTOR_POOL * FILTERED_DEPTH, floor)]
     allowed = set(
         db.session.scalars(_filtered(select(Product.id), filters).where(Product.id.in_(ranked)))
     )
-    return [pid for pid in ranked if pid in allowed]
+    return [pid for pid in ranked if pid in allowed][:VECTOR_POOL]
 
 
 def fuse(keyword_ids: Sequence[int], vector_ids: Sequence[int], first: set[int]) -> list[int]:
@@ -138,17 +141,45 @@ def search_products(
     counted = None if _unfiltered(filters) else _filtered(select(func.count(Product.id)), filters)
     total = keyword.count(counted, filters.q)
     if not similar:  # full-text alone: bm25 order, and only this page is fetched
-        ids = db.session.scalars(keyword.ranked(matching, filters.q).limit(per_page).offset(offset))
-        return RankedPage(
-            page=page, per_page=per_page, items=_products_in_order(list(ids)), total=total
+        page_ids = list(
+            db.session.scalars(keyword.ranked(matching, filters.q).limit(per_page).offset(offset))
         )
+        items = _products_in_order(page_ids)
+        return RankedPage(page=page, per_page=per_page, items=items, total=total)
 
-    pool = max(KEYWORD_POOL, offset + per_page)
-    keyword_ids = list(db.session.scalars(keyword.ranked(matching, filters.q).limit(pool)))
-    fused = fuse(keyword_ids, similar, keyword.names_matching(filters.q, keyword_ids))
+    # The first KEYWORD_POOL full-text hits and the vector hits are fused once into a
+    # block; later pages continue in bm25 order after it. (Fusing a pool that grew
+    # with the page number reordered earlier pages: products shown twice or never.)
+    keyword_ids = list(db.session.scalars(keyword.ranked(matching, filters.q).limit(KEYWORD_POOL)))
+    block = fuse(keyword_ids, similar, keyword.names_matching(filters.q, keyword_ids))
     if total > len(keyword_ids):  # some matches lie beyond the pool: count the union
         also = len(set(similar) - keyword.matching_ids(filters.q))
     else:
         also = len(set(similar) - set(keyword_ids))
-    items = _products_in_order(fused[offset : offset + per_page])
-    return RankedPage(page=page, per_page=per_page, items=items, total=total + also)
+    ids = block[offset : offset + per_page]
+    if len(ids) < per_page and total > len(keyword_ids):
+        ids += _after_block(filters, matching, block, len(keyword_ids), offset, per_page - len(ids))
+    return RankedPage(
+        page=page, per_page=per_page, items=_products_in_order(ids), total=total + also
+    )
+
+
+def _after_block(
+    filters: SearchFilters,
+    matching: Select[Any],
+    block: list[int],
+    pooled: int,
+    offset: int,
+    count: int,
+) -> list[int]:
+    """Full-text hits past the fused block (whose first `pooled` came from full-text), in
+    bm25 order, without those already in the block."""
+    start = max(0, offset - len(block))
+    in_block = set(block)
+    # Vector hits that bm25 ranks past the pool sit in the block already: skipping them
+    # shifts the rest by at most their number, so that many more are read.
+    margin = len(block) - pooled
+    rest = db.session.scalars(
+        keyword.ranked(matching, filters.q).offset(pooled).limit(start + count + margin)
+    )
+    return [pid for pid in rest if pid not in in_block][start : start + count]

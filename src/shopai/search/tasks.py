@@ -8,6 +8,7 @@ product twice with the same text queues the work once.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,12 @@ from .embeddings import (
     text_hash,
 )
 
+log = logging.getLogger(__name__)
+
 REFRESH_KIND = "embeddings.refresh"
+# Larger sets (a category of thousands renamed) are queued as "every stale vector":
+# the same work, without a payload of thousands of ids.
+MAX_LISTED_PRODUCTS = 500
 
 
 def schedule_refresh(product_ids: Sequence[int] | None = None) -> None:
@@ -33,20 +39,26 @@ def schedule_refresh(product_ids: Sequence[int] | None = None) -> None:
         return
     work = ";".join(f"{pid}:{text_hash(stale[pid])}" for pid in sorted(stale))
     fingerprint = hashlib.sha256(f"{embeddings_model()}|{work}".encode()).hexdigest()
-    payload = {"product_ids": None if product_ids is None else sorted(stale)}
+    listed = product_ids is not None and len(stale) <= MAX_LISTED_PRODUCTS
+    payload = {"product_ids": sorted(stale) if listed else None}
     enqueue(REFRESH_KIND, payload, key=f"{REFRESH_KIND}:{fingerprint}")
 
 
 @products_changed.connect
 def _on_products_changed(_sender: Any, product_ids: Sequence[int], **_extra: Any) -> None:
-    schedule_refresh(product_ids)
+    # The save is committed already: failing to queue must not turn it into an error
+    # page. `shopai embeddings rebuild` (and the next save) pick the work up again.
+    try:
+        schedule_refresh(product_ids)
+    except Exception:
+        log.exception("could not queue search vectors for %d product(s)", len(product_ids))
 
 
 @job_handler(REFRESH_KIND)
 def refresh_vectors(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Idempotent: each batch is an upsert, and vectors already fresh are skipped."""
-    ids = payload.get("product_ids")
-    total = len(stale_product_ids(ids))
+    ids = stale_product_ids(payload.get("product_ids"))
+    total = len(ids)
     done = 0
 
     def advance(count: int) -> None:
