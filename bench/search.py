@@ -143,8 +143,11 @@ def main() -> None:
                     book_port,
                     [f"/product-search?name={quote(t)}" for t in terms],
                 ),
-                "shopai /search (keyword)": (shop_port, [f"/search?q={quote(t)}" for t in terms]),
-                "  same, page cache off": (plain_port, [f"/search?q={quote(t)}" for t in terms]),
+                "shopai /search (keyword)": (plain_port, [f"/search?q={quote(t)}" for t in terms]),
+                "  same, from the page cache": (
+                    shop_port,
+                    [f"/search?q={quote(t)}" for t in terms],
+                ),
             }
             figures = {}
             for name, (port, paths) in rows.items():
@@ -155,20 +158,29 @@ def main() -> None:
                 figures["shopai /search (keyword)"]["p50"]
                 / figures["cookbook /product-search"]["p50"]
             )
-            print(f"keyword /search p50 is {ratio:.2f}x the cookbook's LIKE search")
-            uncached = figures["  same, page cache off"]["p50"]
-            ratio = uncached / figures["cookbook /product-search"]["p50"]
-            print(f"  (every page rendered afresh: {ratio:.2f}x)")
+            print(
+                f"keyword /search p50, every page rendered afresh: {ratio:.2f}x the cookbook's "
+                "LIKE search"
+            )
+            cached = figures["  same, from the page cache"]["p50"]
+            ratio = cached / figures["cookbook /product-search"]["p50"]
+            print(f"  repeated searches served from the page cache: {ratio:.2f}x")
 
             service_timings(instance, args.requests)
 
-            time.sleep(2.5)  # the server notices new vectors within 2 s
+            time.sleep(2.5)  # the servers notice new vectors within 2 s
             paths = [f"/search?q={quote(q)}" for q in QUERIES + MEANING_QUERIES]
-            f = measure(shop_port, paths, args.requests)
-            print(
-                f"{'shopai /search (hybrid, HTTP)':<30} {f['p50']:8.2f} {f['p99']:8.2f} "
-                f"{f['rps']:7.0f}  (query vectors cached after the first request)"
-            )
+            for name, port in (
+                ("hybrid, rendered afresh", plain_port),
+                ("hybrid, cached", shop_port),
+            ):
+                f = measure(port, paths, args.requests)
+                print(
+                    f"{'shopai /search (' + name + ')':<38} "
+                    f"{f['p50']:8.2f} {f['p99']:8.2f} {f['rps']:7.0f}"
+                )
+            print("  (HTTP pages reuse each query's vector after its first request; the service")
+            print("   figures above compute it every time)")
         finally:
             for server in (shop, plain, book):
                 server.terminate()
