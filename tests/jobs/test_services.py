@@ -10,7 +10,17 @@ import pytest
 from sqlalchemy import func, select
 
 from shopai.extensions import db
-from shopai.jobs import Job, JobStatus, cancel_job, enqueue, execute_job, retry_job, services, sweep
+from shopai.jobs import (
+    Job,
+    JobStatus,
+    cancel_job,
+    enqueue,
+    execute_job,
+    job_dict,
+    retry_job,
+    services,
+    sweep,
+)
 from shopai.jobs.context import JobCancelled, JobContext
 from shopai.jobs.models import ERROR_MAX
 from shopai.jobs.runtime import JsonMessageSerializer
@@ -70,6 +80,122 @@ def test_the_same_key_returns_the_same_job(app, runtime):
     assert second.id == first.id and second.payload == {"a": 1}
     assert job_count() == 1
     assert runtime.huey.pending_count() == 1  # no second message either
+
+
+def fail_or_cancel(job_id: int, how: str) -> None:
+    if how == "failed":
+        assert execute_job(job_id) == "failed"
+    else:
+        assert cancel_job(job_id)
+
+
+@pytest.mark.parametrize("how", ["failed", "cancelled"])
+def test_the_key_of_a_failed_or_cancelled_job_queues_it_again(app, runtime, clock, how):
+    """A backend was down, the job failed (or an admin cancelled it): enqueueing the
+    same work later must run it again, not hand back the dead job for good."""
+    job = enqueue("test.permanent", {"a": 1}, key="embed:7:abc", max_attempts=2)
+    fail_or_cancel(job.id, how)
+    runtime.huey.flush()
+    clock.advance(600)
+
+    again = enqueue("test.permanent", {"a": 2}, key="embed:7:abc", max_attempts=2)
+    assert again.id == job.id and again.payload == {"a": 1}  # the key names the work
+    assert again.status == JobStatus.QUEUED and again.attempts == 0
+    assert again.run_after == again.updated_at == clock.now
+    assert again.finished_at is None and again.lease_owner is None
+    assert job_count() == 1
+    assert [message.args for message in messages(runtime)] == [(job.id,)]
+    if how == "failed":  # the reason of the last run stays readable until the next one
+        assert again.last_error == "PermanentJobError: product 5 no longer exists"
+    assert execute_job(job.id) == "failed" and fresh(job.id).attempts == 1
+
+
+def test_queueing_a_failed_key_again_honours_the_delay(app, runtime, clock):
+    job = enqueue("test.permanent", key="later")
+    execute_job(job.id)
+    runtime.huey.flush()
+    again = enqueue("test.permanent", key="later", delay=30)
+    assert again.status == JobStatus.QUEUED
+    assert again.run_after == clock.now + timedelta(seconds=30)
+    [message] = messages(runtime)
+    assert message.args == (job.id,) and message.eta is not None
+
+
+def test_the_key_of_a_live_or_succeeded_job_returns_it_unchanged(app, runtime, clock):
+    queued = enqueue("test.noop", key="queued")
+    running = enqueue("test.noop", key="running")
+    assert claim(running.id, runtime)
+    succeeded = enqueue("test.noop", key="succeeded")
+    assert execute_job(succeeded.id) == "succeeded"
+    runtime.huey.flush()
+    clock.advance(600)
+    before = {job.id: job_dict(fresh(job.id)) for job in (queued, running, succeeded)}
+    for key in ("queued", "running", "succeeded"):
+        job = enqueue("test.noop", key=key)
+        assert job_dict(fresh(job.id)) == before[job.id]
+    assert runtime.huey.pending_count() == 0
+
+
+def test_a_failed_key_revived_meanwhile_is_not_reset_again(app, runtime, clock, monkeypatch):
+    """Between our look-up (the job was failed) and our re-queue, another process
+    re-queued it and a worker claimed it: that run is left alone."""
+    job = enqueue("test.permanent", key="busy")
+    execute_job(job.id)
+    runtime.huey.flush()
+    real = services._by_key
+    taken = []
+
+    def revived_elsewhere_after_the_look_up(key: str) -> Job | None:
+        found = real(key)
+        assert found is not None and found.status == JobStatus.FAILED
+
+        def other_process() -> None:
+            with app.app_context():
+                assert retry_job(job.id)
+                taken.append(claim(job.id, runtime))
+
+        thread = threading.Thread(target=other_process)
+        thread.start()
+        thread.join()
+        return found  # still says "failed" in this session
+
+    monkeypatch.setattr(services, "_by_key", revived_elsewhere_after_the_look_up)
+    runtime.huey.flush()
+    returned = enqueue("test.permanent", key="busy")
+    [claimed] = taken
+    assert claimed is not None
+    assert returned.id == job.id and returned.status == JobStatus.RUNNING
+    now = fresh(job.id)
+    assert now.status == JobStatus.RUNNING and now.lease_owner == claimed.owner
+    assert now.attempts == 1
+    assert runtime.huey.pending_count() == 1  # only the other process's message
+
+
+def test_concurrent_enqueues_of_a_failed_key_queue_it_once(app, runtime):
+    job = enqueue("test.permanent", key="again")
+    execute_job(job.id)
+    runtime.huey.flush()
+    barrier = threading.Barrier(4)
+    ids: list[int] = []
+    errors: list[BaseException] = []
+
+    def enqueue_in_thread() -> None:
+        try:
+            with app.app_context():
+                barrier.wait()
+                ids.append(enqueue("test.permanent", key="again").id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enqueue_in_thread) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert ids == [job.id] * 4
+    assert fresh(job.id).status == JobStatus.QUEUED
+    assert runtime.huey.pending_count() == 1  # one re-queue won, one message
 
 
 def test_a_lost_race_on_the_key_returns_the_winner(app, monkeypatch):
@@ -296,9 +422,43 @@ def test_sweep_resends_messages_that_were_lost(app, runtime, clock):
     assert runtime.huey.pending_count() == 3
     assert sweep().resent == 0  # touched: not again before another lease has passed
     clock.advance(runtime.settings.lease_seconds + 1)
-    assert sweep().resent == 0  # their messages are still waiting in the queue
+    assert sweep().resent == 3  # still overdue: at most one more message per lease
     for job in jobs:
         assert execute_job(job.id) == "succeeded"
+    assert [execute_job(job.id) for job in jobs] == ["skipped"] * 3  # duplicates: no-ops
+    assert sweep().resent == 0
+
+
+def test_waiting_retry_messages_do_not_hide_lost_ones(app, runtime, clock):
+    """After an outage the queue holds many future retry messages; they belong to
+    jobs that are not due, and must not be counted against the lost messages of
+    jobs that are overdue."""
+    lost = [enqueue("test.noop") for _ in range(3)]
+    runtime.huey.flush()  # their messages are gone
+    clock.advance(runtime.settings.lease_seconds + 1)
+    retrying = [enqueue("test.noop", delay=3600) for _ in range(5)]
+    assert runtime.huey.pending_count() == 5  # the retries' messages wait with an eta
+
+    assert sweep().resent == 3
+    sent = [message.args for message in messages(runtime)]
+    assert sorted(sent[5:]) == [(job.id,) for job in lost]
+    for job in lost:
+        assert execute_job(job.id) == "succeeded"
+    assert {fresh(job.id).status for job in retrying} == {JobStatus.QUEUED}
+
+
+def test_sweep_resends_at_most_a_batch_oldest_first(app, runtime, clock, monkeypatch):
+    monkeypatch.setattr(services, "SWEEP_BATCH", 2)
+    jobs = []
+    for _ in range(3):
+        jobs.append(enqueue("test.noop"))
+        clock.advance(1)
+    runtime.huey.flush()
+    clock.advance(runtime.settings.lease_seconds + 1)
+    assert sweep().resent == 2
+    assert [message.args for message in messages(runtime)] == [(jobs[0].id,), (jobs[1].id,)]
+    assert sweep().resent == 1  # the next pass takes the rest
+    assert messages(runtime)[-1].args == (jobs[2].id,)
 
 
 def test_queue_messages_are_json_not_pickle(app, runtime):

@@ -145,3 +145,20 @@ def test_retry_and_cancel_need_the_csrf_token(protected_app: Flask):
     assert accepted.status_code == 200 and accepted.get_json()["status"] == "cancelled"
     form = client.post(f"/admin/jobs/{job.id}/retry", data={"csrf_token": token})
     assert form.status_code == 302 and fresh(job.id).status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", "/admin/jobs/{id}/retry"),
+        ("post", "/admin/jobs/{id}/cancel"),
+        ("get", "/api/jobs/{id}"),
+        ("post", "/api/jobs/{id}/retry"),
+        ("post", "/api/jobs/{id}/cancel"),
+    ],
+)
+def test_a_job_id_too_large_for_the_database_is_not_found(admin_client, method, url):
+    """Not an OverflowError from the database driver (a 500)."""
+    for job_id in ("9" * 19, "9" * 40, str(2**63)):
+        response = getattr(admin_client, method)(url.format(id=job_id))
+        assert response.status_code == 404

@@ -14,12 +14,16 @@ Every feature starts background work the same way::
 How it holds up:
 
 - `enqueue` commits the row, then sends a Huey message that only says "look at job N".
+  With a `key`, enqueueing it again returns the same job: unchanged while it is
+  queued, running or succeeded; queued again with fresh attempts if it failed or was
+  cancelled (say, while a backend was down), so the same work runs again.
 - A worker claims the job with one conditional UPDATE (queued and due, or running on
   an expired lease), so duplicate messages and several workers never run it twice at
   once. Each claim gets a fresh `lease_owner` token, and only that claim may write
   (progress, result): a run that was cancelled or taken over cannot overwrite a newer one.
 - While a handler runs, a heartbeat extends its lease. A worker that dies stops the
-  heartbeat; the sweep (at consumer start, then every minute) re-queues the job.
+  heartbeat; the sweep (at consumer start, then every minute) re-queues the job, and
+  re-sends the message of every queued job overdue by a lease (a lost message).
 - A failure is retried with capped exponential backoff and jitter; the last one (or a
   `PermanentJobError`) marks the job failed with a readable, bounded, redacted reason.
 

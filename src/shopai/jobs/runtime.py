@@ -192,19 +192,6 @@ class JobRuntime:
         except Exception:
             log.warning("job %s: message not sent, the sweep will resend it", job_id, exc_info=True)
 
-    def pending_messages(self) -> int:
-        """Messages waiting in the queue or its schedule (best effort: 0 if unknown)."""
-        try:
-            with self._lock:
-                huey = self.huey
-                count = int(huey.pending_count()) + int(huey.scheduled_count())
-                if not self._consuming():
-                    self._close_storage(huey)
-                return count
-        except Exception:
-            log.warning("could not count queued messages", exc_info=True)
-            return 0
-
     @staticmethod
     def _close_storage(huey: Huey) -> None:
         """A process that only sends keeps no SQLite connection open between sends:

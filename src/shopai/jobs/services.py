@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, func, or_, select, update
+from sqlalchemy import CursorResult, Executable, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -93,9 +93,15 @@ def enqueue(
     """Record a job and send its message; the one way every feature starts work.
 
     With `key`, a second enqueue of the same key (also from another process at the
-    same moment: the unique index decides) returns the existing job, whatever its
-    status; put a version in the key (e.g. a content hash) when new input should
-    mean new work.
+    same moment: the unique index decides) returns the existing job instead of a new
+    one. A queued, running or succeeded job is returned unchanged (no new message).
+    A failed or cancelled one is queued again first, as the admin "retry" does: fresh
+    attempts (this call's `max_attempts`), due after this call's `delay`, its
+    `last_error` kept until the next outcome, its payload unchanged (the key names
+    the work). So work that failed while a backend was down runs again the next time
+    it is enqueued; one conditional UPDATE decides, so of several processes doing
+    this at once exactly one re-queues it and sends its message. Put a version in the
+    key (e.g. a content hash) when new input should mean new work.
 
     The session is committed first, so finish your unit of work before enqueueing.
     If the message cannot be sent (Redis down), the job is still recorded and the
@@ -114,9 +120,9 @@ def enqueue(
     # The caller's pending changes are committed now, so the rollback after a
     # lost race below can only discard the duplicate job row.
     db.session.commit()
-    if key is not None and (existing := _by_key(key)) is not None:
-        return existing
     runtime = current_runtime()
+    if key is not None and (existing := _by_key(key)) is not None:
+        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
     now = runtime.clock()
     job = Job(
         kind=kind,
@@ -137,9 +143,54 @@ def enqueue(
         existing = _by_key(key) if key is not None else None
         if existing is None:
             raise
-        return existing
+        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
     log.info("job %s (%s) queued", job.id, kind)
     runtime.send(job.id, delay=delay)
+    return job
+
+
+def _requeue(job_id: int, now: datetime, *, delay: float = 0.0, **values: Any) -> bool:
+    """Send a failed or cancelled job back to the queue with a fresh set of attempts
+    (and progress). One conditional UPDATE, so of two processes doing this at once
+    (an enqueue of its key, an admin's retry) one does it; and a job another process
+    has re-queued (and maybe a worker claimed) meanwhile is left alone. `last_error`
+    is kept: the reason of the last run stays readable until the next outcome."""
+    changed = _changed(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_([s.value for s in RETRYABLE]))
+        .values(
+            status=JobStatus.QUEUED.value,
+            attempts=0,
+            run_after=now + timedelta(seconds=delay),
+            lease_until=None,
+            lease_owner=None,
+            started_at=None,
+            finished_at=None,
+            progress_done=0,
+            progress_total=None,
+            progress_message=None,
+            updated_at=now,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return changed == 1
+
+
+def _enqueued_again(job: Job, runtime: JobRuntime, *, delay: float, max_attempts: int) -> Job:
+    """The job already recorded under an enqueued key: re-queued (and its message
+    sent) if it failed or was cancelled, otherwise as it is."""
+    status = job.status
+    if status not in RETRYABLE:
+        return job
+    if _requeue(job.id, runtime.clock(), delay=delay, max_attempts=max_attempts):
+        log.info(
+            "job %s (%s) queued again: its key was enqueued after it %s", job.id, job.kind, status
+        )
+        runtime.send(job.id, delay=delay)
+    # Either way the commit expired the row: it is read again as it is now (queued
+    # by this call, or whatever another process made of it meanwhile).
     return job
 
 
@@ -323,27 +374,7 @@ def retry_job(job_id: int) -> bool:
     """Send a failed or cancelled job back to the queue with a fresh set of attempts.
     False when the job is not in a state that can be retried."""
     runtime = current_runtime()
-    now = runtime.clock()
-    changed = _changed(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([s.value for s in RETRYABLE]))
-        .values(
-            status=JobStatus.QUEUED.value,
-            attempts=0,
-            run_after=now,
-            lease_until=None,
-            lease_owner=None,
-            started_at=None,
-            finished_at=None,
-            progress_done=0,
-            progress_total=None,
-            progress_message=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    if changed != 1:
+    if not _requeue(job_id, runtime.clock()):
         return False
     log.info("job %s re-queued by hand", job_id)
     runtime.send(job_id)
@@ -432,33 +463,39 @@ def sweep() -> SweepResult:
 
 
 def _resend_lost(runtime: JobRuntime, now: datetime) -> int:
-    """Queued jobs that are overdue and untouched for a lease: their message may be
+    """Queued jobs overdue by a lease and untouched for one: their message may be
     lost (sent to a Redis that lost it, enqueue while the queue was unreachable).
 
-    A long backlog also looks like this, and each extra message costs a queue slot,
-    so only as many are re-sent as the queue seems to be missing, and each job at
-    most once per lease (its updated_at is touched)."""
+    Each gets a new message, oldest first, at most SWEEP_BATCH per pass and at most
+    once per lease (its updated_at is touched, in the same conditional UPDATE that
+    picks it, so concurrent sweeps do not both send). The queue's counts cannot
+    say which jobs still have a message: after an outage it holds many future
+    retry messages of jobs that are not due, which would hide the lost ones. A job
+    whose message was only slow (a long backlog) gets a duplicate, and the claim
+    makes that a no-op."""
     stale_before = now - timedelta(seconds=runtime.settings.lease_seconds)
     stale = (
         Job.status == JobStatus.QUEUED.value,
         Job.run_after <= stale_before,
         Job.updated_at <= stale_before,
     )
-    count = db.session.scalar(select(func.count()).select_from(Job).where(*stale)) or 0
-    missing = min(SWEEP_BATCH, count - runtime.pending_messages())
-    if missing <= 0:
+    oldest: Sequence[int] = db.session.scalars(
+        select(Job.id).where(*stale).order_by(Job.run_after, Job.id).limit(SWEEP_BATCH)
+    ).all()
+    if not oldest:
         db.session.rollback()
         return 0
-    ids: Sequence[int] = db.session.scalars(
-        select(Job.id).where(*stale).order_by(Job.run_after).limit(missing)
-    ).all()
-    db.session.execute(
-        update(Job)
-        .where(Job.id.in_(ids), *stale)
-        .values(updated_at=now)
-        .execution_options(synchronize_session=False)
+    touched = set(
+        db.session.scalars(
+            update(Job)
+            .where(Job.id.in_(oldest), *stale)
+            .values(updated_at=now)
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
     )
     db.session.commit()
+    ids = [job_id for job_id in oldest if job_id in touched]
     for job_id in ids:
         runtime.send(job_id)
     if ids:

@@ -31,6 +31,10 @@ PAGE_LIMIT = 100
 # How often the page asks for fresh rows; read by jobs.js from a data attribute.
 POLL_MILLISECONDS = 1500
 STATUSES = [status.value for status in JobStatus]
+# Every route takes the id through this bounded converter: a larger number cannot be
+# a job (the database's integers stop at 2**63 - 1) and must be a 404, not a 500
+# (OverflowError from the driver).
+JOB_ID = "<int(max=999999999999999999):job_id>"
 
 
 def api_admin_required(view: Callable[P, R]) -> Callable[P, R]:
@@ -83,7 +87,7 @@ def _back_to_page() -> Response:
     return redirect(url_for("jobs.jobs_page", status=status, kind=kind))
 
 
-@bp.post("/admin/jobs/<int:job_id>/retry")
+@bp.post(f"/admin/jobs/{JOB_ID}/retry")
 @admin_required
 def retry(job_id: int) -> Response:
     _job_or_404(job_id)
@@ -94,7 +98,7 @@ def retry(job_id: int) -> Response:
     return _back_to_page()
 
 
-@bp.post("/admin/jobs/<int:job_id>/cancel")
+@bp.post(f"/admin/jobs/{JOB_ID}/cancel")
 @admin_required
 def cancel(job_id: int) -> Response:
     _job_or_404(job_id)
@@ -113,13 +117,13 @@ def api_list() -> Response:
     return jsonify(items=[job_dict(job) for job in jobs])
 
 
-@bp.get("/api/jobs/<int(max=999999999999999999):job_id>")
+@bp.get(f"/api/jobs/{JOB_ID}")
 @api_admin_required
 def api_job(job_id: int) -> Response:
     return jsonify(job_dict(_job_or_404(job_id), payload=True))
 
 
-@bp.post("/api/jobs/<int(max=999999999999999999):job_id>/retry")
+@bp.post(f"/api/jobs/{JOB_ID}/retry")
 @api_admin_required
 def api_retry(job_id: int) -> Response:
     _job_or_404(job_id)
@@ -129,7 +133,7 @@ def api_retry(job_id: int) -> Response:
     return jsonify(job_dict(_job_or_404(job_id)))
 
 
-@bp.post("/api/jobs/<int(max=999999999999999999):job_id>/cancel")
+@bp.post(f"/api/jobs/{JOB_ID}/cancel")
 @api_admin_required
 def api_cancel(job_id: int) -> Response:
     _job_or_404(job_id)
