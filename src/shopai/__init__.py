@@ -82,9 +82,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, auth, catalog, images, jobs, search
+    from . import admin, api, auth, catalog, images, jobs, search, suggest
 
-    for module in (catalog, search, admin, auth, api, images, jobs):
+    for module in (catalog, search, admin, auth, api, images, jobs, suggest):
         app.register_blueprint(module.bp)
 
 
@@ -93,6 +93,7 @@ def register_commands(app: Flask) -> None:
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
     from .jobs.cli import jobs_group, worker_command
     from .search.cli import embeddings_group
+    from .suggest.cli import suggest_group
 
     commands = (
         seed_demo_command,
@@ -103,6 +104,7 @@ def register_commands(app: Flask) -> None:
         worker_command,
         jobs_group,
         embeddings_group,
+        suggest_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -67,6 +67,16 @@ def _local_secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _rate_limit(env: EnvReader, name: str, default: str) -> str:
+    """A Flask-Limiter rate such as "120 per minute" (or several: "10/minute;100/day")."""
+    value = env.text(name, default)
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must look like {default!r}, got {value!r}") from None
+    return value
+
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -158,6 +168,9 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_MAX_IMAGE_PIXELS": env.integer("SHOPAI_MAX_IMAGE_PIXELS", 40_000_000, minimum=1),
         "MAX_CONTENT_LENGTH": max_upload_mb * 1024 * 1024,
         "SHOPAI_PER_PAGE": env.integer("SHOPAI_PER_PAGE", 12, minimum=1),
+        # Model-made suggestions (background jobs) and their daily token budget.
+        "SHOPAI_SUGGEST_FROM_MODEL": env.flag("SHOPAI_SUGGEST_FROM_MODEL", True),
+        "SHOPAI_SUGGEST_DAILY_TOKENS": env.integer("SHOPAI_SUGGEST_DAILY_TOKENS", 200_000),
         "SHOPAI_PAGE_CACHE_SIZE": env.integer("SHOPAI_PAGE_CACHE_SIZE", 256),
         "SHOPAI_SEARCH_MIN_SIMILARITY": env.number("SHOPAI_SEARCH_MIN_SIMILARITY", 0.3),
         "SHOPAI_SEARCH_EMBED_TIMEOUT": env.number("SHOPAI_SEARCH_EMBED_TIMEOUT", 1.0, 0.05),
@@ -178,6 +191,20 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SHOPAI_LOGIN_RATE_LIMIT": login_limit,
+        # Search suggestions (shopai.suggest): per-client rates of /api/suggest and of
+        # queries handed to the model, when a query counts as little known, when a
+        # search counts as popular, how often other processes' changes are looked for.
+        "SHOPAI_SUGGEST_RATE_LIMIT": _rate_limit(
+            env, "SHOPAI_SUGGEST_RATE_LIMIT", "120 per minute"
+        ),
+        "SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT": _rate_limit(
+            env, "SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT", "10 per minute"
+        ),
+        "SHOPAI_SUGGEST_EXPAND_BELOW_HITS": env.integer("SHOPAI_SUGGEST_EXPAND_BELOW_HITS", 3),
+        "SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES": env.integer(
+            "SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES", 3, minimum=1
+        ),
+        "SHOPAI_SUGGEST_RECHECK_SECONDS": env.number("SHOPAI_SUGGEST_RECHECK_SECONDS", 2.0),
         # Background jobs (shopai.jobs): the queue, in-process consumer threads, leases.
         "REDIS_URL": redis_url,
         "SHOPAI_WEB_WORKERS": env.integer("SHOPAI_WEB_WORKERS", 0 if redis_url else 2),

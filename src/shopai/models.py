@@ -5,6 +5,19 @@ from .catalog.models import Category, Product
 from .images.models import ProductImage
 from .jobs.models import Job
 from .search.models import ProductEmbedding
+from .suggest.models import BlockedTerm, ProductQuery, QueryExpansion, SearchQuery
 from .usage.models import UsageRecord
 
-__all__ = ["Category", "Job", "Product", "ProductEmbedding", "ProductImage", "UsageRecord", "User"]
+__all__ = [
+    "BlockedTerm",
+    "Category",
+    "Job",
+    "Product",
+    "ProductEmbedding",
+    "ProductImage",
+    "ProductQuery",
+    "QueryExpansion",
+    "SearchQuery",
+    "UsageRecord",
+    "User",
+]

@@ -44,6 +44,10 @@ _CATALOG_WRITE = re.compile(
     re.IGNORECASE,
 )
 P = ParamSpec("P")
+# Headers a kept page keeps: what decorators outside the cache read from every answer,
+# fresh or cached (the search page's hit count, counted by suggest.recording).
+SEARCH_HITS_HEADER = "X-Search-Hits"
+KEPT_HEADERS = (SEARCH_HITS_HEADER,)
 
 _generation = 0
 _generation_lock = threading.Lock()
@@ -108,6 +112,7 @@ class _Entry:
     generation: int
     revision: tuple[Any, ...]
     stored_at: float
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class PageCache:
@@ -155,11 +160,18 @@ class PageCache:
             self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, body: bytes, mimetype: str, seen: tuple[int, tuple[Any, ...]]) -> None:
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        mimetype: str,
+        seen: tuple[int, tuple[Any, ...]],
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         """Keep a page rendered from the catalog as it was at `seen` (`snapshot()` taken
         before rendering): a change committed during the render makes it stale at once."""
         generation, revision = seen
-        entry = _Entry(body, mimetype, generation, revision, self._clock())
+        entry = _Entry(body, mimetype, generation, revision, self._clock(), headers)
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -202,11 +214,14 @@ def anonymous_page_cache(view: Callable[P, Any]) -> Callable[P, Any]:
             return view(*args, **kwargs)
         key = request.full_path
         if (entry := cache.get(key)) is not None:
-            return current_app.response_class(entry.body, mimetype=entry.mimetype)
+            return current_app.response_class(
+                entry.body, mimetype=entry.mimetype, headers=list(entry.headers)
+            )
         seen = cache.snapshot()  # before rendering: a change during it wins
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code == 200 and not response.direct_passthrough:
-            cache.put(key, response.get_data(), response.mimetype or "text/html", seen)
+            kept = tuple((h, response.headers[h]) for h in KEPT_HEADERS if h in response.headers)
+            cache.put(key, response.get_data(), response.mimetype or "text/html", seen, kept)
         return response
 
     return wrapped

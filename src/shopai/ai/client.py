@@ -350,8 +350,10 @@ class AIClient:
         strict: bool = True,
         who: str | None = None,
         max_tokens: int | None = None,
+        budget: float | None = None,
     ) -> Any:
-        """A JSON value valid against `schema`, within one time budget: one repair round
+        """A JSON value valid against `schema`, within one time budget (the feature's, or
+        `budget` seconds: background jobs may wait longer than a shopper): one repair round
         trip, then `AIBadResponse`. `strict=True` needs a schema in OpenAI's strict subset
         (every property required, `additionalProperties: false`)."""
         try:
@@ -363,7 +365,8 @@ class AIClient:
             "type": "json_schema",
             "json_schema": {"name": name, "schema": schema, "strict": strict},
         }
-        deadline = time.monotonic() + self.settings.feature(feature).timeout
+        seconds = self.settings.feature(feature).timeout if budget is None else budget
+        deadline = time.monotonic() + seconds
         conversation = list(messages)
         for attempt in range(2):
             reply = self.chat(

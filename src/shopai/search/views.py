@@ -6,16 +6,18 @@ from flask import current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ..catalog.services import find_category
-from ..page_cache import anonymous_page_cache
+from ..page_cache import SEARCH_HITS_HEADER, anonymous_page_cache
+from ..suggest.recording import record_submitted_search
 from ..web import existing_page, page_arg
 from . import bp
 from .forms import search_form
-from .services import search_products
+from .services import SearchFilters, search_products
 
 
 @bp.route("/search")
+@record_submitted_search  # outside the cache: cached searches count too
 @anonymous_page_cache
-def search() -> tuple[str, int]:
+def search() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     form = search_form(request.args)
     valid = form.validate()
     filters = form.filters()
@@ -24,7 +26,12 @@ def search() -> tuple[str, int]:
     pagination = existing_page(
         search_products(filters, page_arg(), current_app.config["SHOPAI_PER_PAGE"])
     )
-    return render_template("search/results.html", form=form, pagination=pagination), 200
+    html = render_template("search/results.html", form=form, pagination=pagination)
+    if filters.q and page_arg() == 1 and filters == SearchFilters(q=filters.q, sort=filters.sort):
+        # A submitted search, not a later page or a filter refined: counted for the
+        # popular suggestions (and found by the cache with the page).
+        return html, 200, {SEARCH_HITS_HEADER: str(pagination.total)}
+    return html, 200
 
 
 @bp.route("/product-search")
