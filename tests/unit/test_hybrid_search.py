@@ -99,6 +99,14 @@ def test_search_finds_by_meaning(embedded):
     assert names("laptop for college")[0] == "Norvik Edu 11 Student Laptop"
 
 
+def test_a_query_that_matches_some_products_well_does_not_trail_off(embedded):
+    """Above the floor but far below the best match: a USB hub is no laptop for college."""
+    assert set(names("laptop for college")) == {
+        "Norvik Edu 11 Student Laptop",
+        "Norvik AirLite 13 Laptop",
+    }
+
+
 def test_an_exact_name_still_ranks_first(embedded):
     assert names("Kestrel Buds Mini")[0] == "Kestrel Buds Mini"
     brand = names("brightwell")

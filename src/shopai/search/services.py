@@ -45,6 +45,7 @@ RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.); damps ran
 KEYWORD_POOL = 200  # full-text hits fused with the vectors; later pages follow bm25
 VECTOR_POOL = 50
 FILTERED_DEPTH = 10
+SIMILARITY_WINDOW = 0.25  # cosine; measured on the demo catalog with the local MiniLM
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,29 @@ def _similar(filters: SearchFilters) -> list[int]:
     vector = query_vector(filters.q)
     if vector is None:
         return []
-    floor = current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"]
+    depth = VECTOR_POOL if _unfiltered(filters) else VECTOR_POOL * FILTERED_DEPTH
+    ranked = _close_to_the_best(
+        index.nearest(vector, depth, current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"])
+    )
     if _unfiltered(filters):
-        return [pid for pid, _score in index.nearest(vector, VECTOR_POOL, floor)]
-    # Filters apply after the vector scan, so look deeper: the nearest products are
-    # often in other categories or prices.
-    ranked = [pid for pid, _score in index.nearest(vector, VECTOR_POOL * FILTERED_DEPTH, floor)]
+        return ranked
+    # Filters apply after the vector scan, hence the deeper look: the nearest products
+    # are often in other categories or prices.
     allowed = set(
         db.session.scalars(_filtered(select(Product.id), filters).where(Product.id.in_(ranked)))
     )
     return [pid for pid in ranked if pid in allowed][:VECTOR_POOL]
+
+
+def _close_to_the_best(hits: list[tuple[int, float]]) -> list[int]:
+    """Hits within SIMILARITY_WINDOW of the best one. The absolute floor keeps junk out
+    of a query that matches nothing well; this keeps a query that matches some products
+    very well ("laptop for college": student laptops at 0.6) from trailing off into
+    everything that is vaguely related (laptop sleeves at 0.35)."""
+    if not hits:
+        return []
+    cutoff = hits[0][1] - SIMILARITY_WINDOW
+    return [pid for pid, score in hits if score >= cutoff]
 
 
 def fuse(keyword_ids: Sequence[int], vector_ids: Sequence[int], first: set[int]) -> list[int]:
