@@ -171,6 +171,7 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         # Model-made suggestions (background jobs) and their daily token budget.
         "SHOPAI_SUGGEST_FROM_MODEL": env.flag("SHOPAI_SUGGEST_FROM_MODEL", True),
         "SHOPAI_SUGGEST_DAILY_TOKENS": env.integer("SHOPAI_SUGGEST_DAILY_TOKENS", 200_000),
+        "SHOPAI_SUGGEST_DAILY_EXPANSIONS": env.integer("SHOPAI_SUGGEST_DAILY_EXPANSIONS", 500),
         "SHOPAI_PAGE_CACHE_SIZE": env.integer("SHOPAI_PAGE_CACHE_SIZE", 256),
         "SHOPAI_SEARCH_MIN_SIMILARITY": env.number("SHOPAI_SEARCH_MIN_SIMILARITY", 0.3),
         "SHOPAI_SEARCH_EMBED_TIMEOUT": env.number("SHOPAI_SEARCH_EMBED_TIMEOUT", 1.0, 0.05),
@@ -199,6 +200,9 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         ),
         "SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT": _rate_limit(
             env, "SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT", "10 per minute"
+        ),
+        "SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT": _rate_limit(
+            env, "SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT", "60 per minute"
         ),
         "SHOPAI_SUGGEST_EXPAND_BELOW_HITS": env.integer("SHOPAI_SUGGEST_EXPAND_BELOW_HITS", 3),
         "SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES": env.integer(

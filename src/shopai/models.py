@@ -5,7 +5,13 @@ from .catalog.models import Category, Product
 from .images.models import ProductImage
 from .jobs.models import Job
 from .search.models import ProductEmbedding
-from .suggest.models import BlockedTerm, ProductQuery, QueryExpansion, SearchQuery
+from .suggest.models import (
+    BlockedTerm,
+    ProductQuery,
+    QueryExpansion,
+    SearchQuery,
+    SearchVisitor,
+)
 from .usage.models import UsageRecord
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "ProductQuery",
     "QueryExpansion",
     "SearchQuery",
+    "SearchVisitor",
     "UsageRecord",
     "User",
 ]

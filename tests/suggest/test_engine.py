@@ -15,6 +15,7 @@ from shopai.suggest.services import (
     block_term,
     invalidate_suggestions,
     record_search,
+    state,
     suggest,
     unblock_term,
 )
@@ -61,9 +62,10 @@ def texts(q: str, **options) -> list[str]:
 
 
 def submit(q: str, times: int = 3) -> None:
+    """`times` submissions, each from a different visitor."""
     hits = keyword.count(None, q)
-    for _ in range(times):
-        record_search(q, hits)
+    for visitor in range(times):
+        record_search(q, hits, visitor=f"192.0.2.{visitor}")
 
 
 # -- the one normalization -------------------------------------------------------------
@@ -258,6 +260,33 @@ def test_empty_and_one_character_queries_get_popular_searches(shop):
     assert suggest("k").suggestions[0].highlight == [[0, 1]]
 
 
+def test_a_search_is_popular_only_once_enough_distinct_visitors_submitted_it(shop):
+    hits = keyword.count(None, "kestrel buds")
+    for _ in range(5):
+        record_search("kestrel buds", hits, visitor="192.0.2.1")  # one visitor, 5 times
+    record_search("kestrel buds", hits)  # no visitor known: never counts
+    assert "kestrel buds" not in texts("")
+    record_search("kestrel buds", hits, visitor="192.0.2.2")
+    assert "kestrel buds" not in texts("")
+    record_search("kestrel buds", hits, visitor="192.0.2.3")
+    assert texts("") == ["kestrel buds"]
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "k7 " * 12 + "buy at evil.example",  # hits from the first 12 words alone
+        "kestrel buy at evil example",  # words the catalog does not have
+        "k\u0435strel buds",  # a Cyrillic e (U+0435)
+        "kestrel " * 13,  # more than 12 words
+    ],
+)
+def test_only_catalog_words_can_become_popular(shop, planted):
+    submit(planted, 5)
+    assert texts("") == [] and texts("k") == []
+    assert not [t for t in texts("kestrel", limit=20) if "evil" in t or "\u0435" in t]
+
+
 def test_popular_searches_lead_their_prefix(shop):
     submit("kestrel buds mini")
     assert texts("kes")[0] == "kestrel buds mini"
@@ -316,6 +345,17 @@ def test_a_settled_query_the_catalog_knows_little_about_is_handed_to_the_model(s
     assert db.session.scalar(select(func.count()).select_from(SearchQuery)) == 0
 
 
+def test_a_half_typed_last_word_is_never_handed_to_the_model(shop):
+    pytest.importorskip("shopai.suggest.tasks", reason="the model jobs are not written")
+    shop.config["SHOPAI_SUGGEST_EXPAND_BELOW_HITS"] = 5
+    assert not suggest("kestrel bu", settled=True).expansion_requested  # "buds" unfinished
+    assert not suggest("gift for lum", settled=True).expansion_requested  # "lumo", "lumos"
+    assert expansion_jobs() == []
+    assert suggest("gift for lumos", settled=True).expansion_requested  # a catalog word
+    assert suggest("gift for dad", settled=True).expansion_requested  # begins no word
+    assert len(expansion_jobs()) == 2
+
+
 # -- the catalog changing --------------------------------------------------------------
 
 
@@ -329,6 +369,31 @@ def test_catalog_changes_show_at_once(shop):
     assert "zephyr air purifier" not in texts("zeph") and "zephyrine" in texts("zeph")
     catalog.delete_product(product)
     assert texts("zeph") == []
+
+
+def test_rebuilds_run_in_the_background_serving_the_current_snapshot(shop):
+    shop.config["SHOPAI_SUGGEST_BUILD_INLINE"] = False
+    assert texts("zeph") == []  # the first build (inline)
+    make_product("Zephyr Air Purifier", category=make_category("Air"))
+    assert texts("zeph") == []  # served from the snapshot while the next one is built
+    engine = state()
+    engine.wait_for_rebuild(timeout=30)
+    assert "zephyr air purifier" in texts("zeph")
+
+
+def test_blocking_a_term_does_not_rebuild_the_catalog_index(shop):
+    before = state().catalog()
+    blocked = block_term("lamp")
+    assert "lumo lamp" not in texts("lumo", limit=20)
+    unblock_term(blocked.id)
+    assert "lumo lamp" in texts("lumo", limit=20)
+    assert state().catalog() is before
+
+
+def test_no_module_wide_cache_keeps_stale_names():
+    from shopai.suggest import index
+
+    assert not hasattr(index.name_phrases, "cache_info")
 
 
 def test_an_empty_shop_suggests_nothing_and_fails_nothing(app):

@@ -57,6 +57,9 @@ def shop(app_config, fake_ai):
         db.engine.dispose()
 
 
+WIDGET = {"X-Requested-With": "fetch"}  # what the search box's script sends
+
+
 def chat_calls(fake: FakeOpenAI) -> int:
     return len(fake.requests_to("/chat/completions"))
 
@@ -116,13 +119,16 @@ def test_a_settled_query_is_expanded_once_whatever_is_asked_again(shop, fake_ai)
     fake_ai.reply_json({"queries": ["kestrel earbuds", "wireless earbuds", "bokonon"]})
     client = shop.test_client()
     for _ in range(3):
-        assert client.get("/api/suggest?q=earphones+for+running&settled=1").status_code == 200
+        assert (
+            client.get("/api/suggest?q=earphones+for+running&settled=1", headers=WIDGET).status_code
+            == 200
+        )
         run_jobs(EXPANSION_KIND)
     assert chat_calls(fake_ai) == 1
     row = db.session.scalar(select(QueryExpansion))
     assert (row.query, row.status) == ("earphones for running", "done")
     assert row.suggestions == ["kestrel earbuds", "wireless earbuds"]
-    served = client.get("/api/suggest?q=earphones+for+running&settled=1").get_json()
+    served = client.get("/api/suggest?q=earphones+for+running&settled=1", headers=WIDGET).get_json()
     ai_texts = [s["text"] for s in served["suggestions"] if s["source"] == "ai"]
     assert set(ai_texts) <= {"kestrel earbuds", "wireless earbuds"} and ai_texts
 
@@ -179,3 +185,54 @@ def test_the_daily_token_budget_stops_model_work(shop, fake_ai):
     run_jobs(EXPANSION_KIND)
     assert chat_calls(fake_ai) == 0
     assert db.session.scalar(select(QueryExpansion.status)) == "failed"
+
+
+def test_spellings_of_one_query_are_one_question(shop, fake_ai):
+    for spelling in ("usb-c hub", "USB c hub!", "usb.c  hub", "usb\u2010c hub"):
+        request_expansion(spelling)
+    assert db.session.scalars(select(QueryExpansion.query)).all() == ["usb c hub"]
+    assert len(db.session.scalars(select(Job).where(Job.kind == EXPANSION_KIND)).all()) == 1
+
+
+def test_a_failed_expansion_may_be_asked_again_a_day_later(shop, fake_ai):
+    from datetime import timedelta
+
+    from shopai.db_types import utcnow
+
+    fake_ai.reply_error(400)  # refused: no retry
+    request_expansion("earphones for running")
+    run_jobs(EXPANSION_KIND)
+    row = db.session.scalar(select(QueryExpansion))
+    assert row.status == "failed"
+    request_expansion("earphones for running")  # the same day: nothing
+    assert chat_calls(fake_ai) == 1
+    row.updated_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    fake_ai.reply_json({"queries": ["kestrel buds"]})
+    request_expansion("earphones for running")
+    assert "succeeded" in run_jobs(EXPANSION_KIND)
+    assert db.session.scalar(select(QueryExpansion.suggestions)) == ["kestrel buds"]
+
+
+def test_new_expansions_are_capped_per_day_for_everyone(shop, fake_ai):
+    shop.config["SHOPAI_SUGGEST_DAILY_EXPANSIONS"] = 1
+    request_expansion("earphones for running")
+    request_expansion("something else entirely")
+    assert db.session.scalars(select(QueryExpansion.query)).all() == ["earphones for running"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site", **WIDGET}],
+)
+def test_other_sites_cannot_make_a_settled_query_cost_a_model_call(shop, fake_ai, headers):
+    """An <img src=/api/suggest?...&settled=1> on another site: answered, nothing asked."""
+    client = shop.test_client()
+    response = client.get("/api/suggest?q=earphones+for+running&settled=1", headers=headers)
+    assert response.status_code == 200
+    assert db.session.scalar(select(QueryExpansion.id)) is None
+    client.get(
+        "/api/suggest?q=earphones+for+running&settled=1",
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
+    assert db.session.scalar(select(QueryExpansion.query)) == "earphones for running"

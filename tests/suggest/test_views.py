@@ -11,7 +11,7 @@ from shopai.auth.models import User
 from shopai.extensions import db
 from shopai.jobs import Job
 from shopai.page_cache import SEARCH_HITS_HEADER
-from shopai.suggest.models import BlockedTerm, SearchQuery
+from shopai.suggest.models import BlockedTerm, SearchQuery, SearchVisitor
 
 from ..factories import (
     ADMIN_EMAIL,
@@ -47,6 +47,7 @@ def protected(app_config: dict):
             "RATELIMIT_ENABLED": True,
             "SHOPAI_SUGGEST_RATE_LIMIT": "6 per minute",
             "SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT": "1 per minute",
+            "SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT": "2 per minute",
         }
     )
     with app.app_context():
@@ -149,14 +150,25 @@ def test_cached_search_pages_count_too_but_not_later_pages_or_filters(client, sh
 
 
 def test_submitted_searches_become_popular_suggestions(client, shop):
-    for _ in range(3):
+    for _ in range(3):  # one visitor repeating a search does not make it popular
         client.get("/search?q=kestrel+buds")
+    assert client.get("/api/suggest?q=").get_json()["suggestions"] == []
+    for address in ("192.0.2.2", "192.0.2.3"):
+        client.get("/search?q=kestrel+buds", environ_base={"REMOTE_ADDR": address})
     body = client.get("/api/suggest?q=").get_json()
     assert [(s["text"], s["source"]) for s in body["suggestions"]] == [("kestrel buds", "popular")]
     assert client.get("/api/suggest?q=kes").get_json()["suggestions"][0]["text"] == "kestrel buds"
 
 
 # -- POST /api/suggest/clicks ------------------------------------------------------------
+
+
+def test_planted_searches_never_become_popular(client, shop):
+    planted = "k7 " * 12 + "buy at evil.example"
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"):
+        client.get("/search", query_string={"q": planted}, environ_base={"REMOTE_ADDR": address})
+    assert client.get("/api/suggest?q=k").get_json()["suggestions"] == []
+    assert db.session.scalars(select(SearchVisitor)).all() == []
 
 
 def test_clicks_need_the_csrf_token_and_record_only_the_picked_text(protected):
@@ -213,7 +225,9 @@ def test_the_book_post_needs_csrf_and_answers_a_list_of_searches(protected):
     found = response.get_json()
     assert isinstance(found, list) and "kestrel" in found
     assert all(isinstance(text, str) for text in found)
-    assert rows() == {"kestrel": (1, 2, 0)}  # a submitted search, as the book's POST is
+    assert rows() == {}  # the cookbook's client posts on each keystroke: nothing recorded
+    jobs = [job for job in db.session.scalars(select(Job)) if "expansion" in job.kind]
+    assert jobs == []
     too_long = client.post("/product-search-gpt", data={"query": "k" * 101, "csrf_token": token})
     assert too_long.status_code == 400 and "query" in too_long.get_json()["error"]["fields"]
 
@@ -228,13 +242,49 @@ def test_suggestions_are_rate_limited_per_client(protected):
     assert client.get("/api/suggest?q=kes").get_json()["error"]["code"] == 429
 
 
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "X-Requested-With": "fetch"}
+
+
+def expansion_payloads() -> list[str]:
+    return [str(job.payload) for job in db.session.scalars(select(Job)) if "expansion" in job.kind]
+
+
 def test_queries_handed_to_the_model_have_a_stricter_budget(protected):
     pytest.importorskip("shopai.suggest.tasks", reason="the model jobs are not written yet")
     client = protected.test_client()
     for q in ("earphones for running", "gift for dad", "earphones for running"):
-        assert client.get("/api/suggest", query_string={"q": q, "settled": 1}).status_code == 200
-    jobs = [job for job in db.session.scalars(select(Job)) if "expansion" in job.kind]
-    assert len(jobs) == 1 and "earphones for running" in str(jobs[0].payload)
+        response = client.get(
+            "/api/suggest", query_string={"q": q, "settled": 1}, headers=SAME_ORIGIN
+        )
+        assert response.status_code == 200
+    jobs = expansion_payloads()
+    assert len(jobs) == 1 and "earphones for running" in jobs[0]
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", "none"])
+def test_settled_requests_from_other_sites_never_reach_the_model(protected, site):
+    """An <img src=/api/suggest?q=...&settled=1> on another site answers, asks nothing."""
+    pytest.importorskip("shopai.suggest.tasks", reason="the model jobs are not written yet")
+    client = protected.test_client()
+    query = {"q": "earphones for running", "settled": 1}
+    headers = {"Sec-Fetch-Site": site, "X-Requested-With": "fetch"}
+    assert client.get("/api/suggest", query_string=query, headers=headers).status_code == 200
+    assert expansion_payloads() == []
+    assert client.get("/api/suggest", query_string=query, headers=SAME_ORIGIN).status_code == 200
+    assert len(expansion_payloads()) == 1
+
+
+def test_queries_handed_to_the_model_have_a_limit_across_all_clients(protected):
+    pytest.importorskip("shopai.suggest.tasks", reason="the model jobs are not written yet")
+    client = protected.test_client()
+    for at, q in enumerate(("earphones for running", "gift for dad", "tent for two")):
+        client.get(
+            "/api/suggest",
+            query_string={"q": q, "settled": 1},
+            headers=SAME_ORIGIN,
+            environ_base={"REMOTE_ADDR": f"192.0.2.{at}"},
+        )
+    assert len(expansion_payloads()) == 2
 
 
 # -- the admin page --------------------------------------------------------------------

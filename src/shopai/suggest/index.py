@@ -19,7 +19,6 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -64,7 +63,6 @@ STOPWORDS = frozenset(
         "x",
     ]
 )
-NAME_CACHE_SIZE = 100_000  # names whose phrases are kept between rebuilds
 
 
 class Entry(NamedTuple):
@@ -265,14 +263,14 @@ def _worth_suggesting(key: str) -> bool:
     return len(key) >= 2 and _LETTER.search(key) is not None
 
 
-@lru_cache(maxsize=NAME_CACHE_SIZE)
 def name_phrases(name: str) -> tuple[tuple[str, str], ...]:
     """What a product name offers as suggestions, as (key, text) pairs: the whole
     name, its leading phrases ("kestrel", "kestrel audio", ...), and every run of 1-3
     words inside one part of it ("wireless headphones"); parts are split at
     punctuation, so "(32gb ram, 2tb ssd)" gives "32gb ram" but nothing spans the
     comma, and no cut phrase begins or ends with a stopword ("camera with").
-    Cached by name: a rebuild after one edit re-reads one name."""
+    Not cached: a module-wide cache kept stale names (and hundreds of MB) across
+    rebuilds; each rebuild reads the current names."""
     text = normalize_query(name)
     groups = [(match.start(), match.end()) for match in _GROUP.finditer(text)]
     if not groups:

@@ -6,10 +6,10 @@ query, a click and a model-made query for the same words meet on one value.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime, utcnow
@@ -18,10 +18,11 @@ from .text import MAX_QUERY_CHARS
 
 MODEL_MAX = 128
 ERROR_MAX = 500
+VISITOR_HASH_CHARS = 32
 
 
 class SearchQuery(Model):
-    """A search shoppers submitted (the search page, the book's POST) or a suggestion
+    """A search shoppers submitted (the search page) or a suggestion
     they clicked. Keystrokes are never recorded: a half-typed prefix is not a search.
 
     `last_hits` is how many products the search found the last time it was submitted
@@ -39,6 +40,23 @@ class SearchQuery(Model):
 
     def __repr__(self) -> str:
         return f"<SearchQuery {self.query!r} x{self.submitted}>"
+
+
+class SearchVisitor(Model):
+    """One visitor who submitted a search on one day, as a keyed hash of (client
+    address, day): no address is stored, and the same visitor counts once a day. A
+    search becomes popular once SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES such rows hold it,
+    so one client repeating a search cannot make it popular."""
+
+    __tablename__ = "search_visitor"
+    __table_args__ = (UniqueConstraint("query_id", "visitor", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query_id: Mapped[int] = mapped_column(
+        ForeignKey("search_query.id", ondelete="CASCADE"), index=True
+    )
+    visitor: Mapped[str] = mapped_column(String(VISITOR_HASH_CHARS))
+    day: Mapped[date] = mapped_column(Date)
 
 
 class BlockedTerm(Model):

@@ -4,7 +4,8 @@ The search page is wrapped in `page_cache.anonymous_page_cache`, so a search see
 before never reaches its view. The view tells what to count in a response header
 (`SEARCH_HITS_HEADER`, only for a search with words, on page 1, without filters),
 the page cache keeps that header with the page, and `record_submitted_search`,
-placed outside the cache, counts the search and removes the header.
+placed outside the cache, counts the search (and its visitor, see
+`services.record_search`) and removes the header.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def record_submitted_search(view: Callable[P, Any]) -> Callable[P, Response]:
                 count = int(hits)
             except ValueError:
                 return response
-            record_search(request.args.get("q", ""), count)
+            record_search(request.args.get("q", ""), count, visitor=request.remote_addr)
         return response
 
     return wrapped

@@ -33,6 +33,7 @@ Candidate sources, rankings and the index itself: see suggest.index; text rules
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import itertools
 import logging
@@ -42,7 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,16 +57,20 @@ from ..db_types import utcnow
 from ..extensions import db
 from ..page_cache import catalog_generation
 from ..search import keyword
+from ..search.tokens import MAX_QUERY_TERMS
 from .index import Entry, PhraseIndex, add_entry, name_phrases, text_entry
 from .models import (
+    VISITOR_HASH_CHARS,
     BlockedTerm,
     ExpansionStatus,
     ProductQuery,
     QueryExpansion,
     SearchQuery,
+    SearchVisitor,
 )
 from .text import (
     MAX_QUERY_CHARS,
+    expansion_key,
     highlight,
     is_cjk,
     match_key,
@@ -176,10 +181,11 @@ class BlockList:
 
 @dataclass(frozen=True)
 class _PopularSnapshot:
-    rows: tuple[tuple[str, int], ...]  # (query, submitted), most submitted first
+    rows: tuple[tuple[str, int], ...]  # (query, visitor-days), most visitors first
     phrases: PhraseIndex
     blocked: BlockList
     loaded_at: float
+    catalog: _CatalogSnapshot | None  # whose vocabulary the rows were checked against
 
 
 class _HitsCache:
@@ -224,6 +230,7 @@ class SuggestState:
     _forced: bool = False
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
     _popular_lock: threading.Lock = field(default_factory=threading.Lock)
+    _builder: threading.Thread | None = None
 
     def invalidate(self) -> None:
         """Rebuild and reload on the next call (this process changed what they hold)."""
@@ -260,29 +267,87 @@ class SuggestState:
         if not self._build_lock.acquire(blocking=snapshot is None):
             assert snapshot is not None
             return snapshot
+        inline = current_app.config.get("SHOPAI_SUGGEST_BUILD_INLINE", current_app.testing)
+        if snapshot is not None and not inline:
+            # Off the shopper's request: a rebuild takes about a second at 10,000 products.
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            self._builder = threading.Thread(
+                target=self._build_in_background,
+                args=(app, snapshot, revision, generation),
+                name="suggest-index-build",
+                daemon=True,
+            )
+            self._builder.start()
+            return snapshot
         try:
-            latest = self._catalog
-            if latest is not None and latest is not snapshot and latest.revision == revision:
-                return latest
-            self._forced = False
-            self._catalog = _build_catalog(revision, generation, self.clock())
-            return self._catalog
+            return self._build(snapshot, revision, generation)
         finally:
             self._build_lock.release()
 
+    def _build(
+        self,
+        snapshot: _CatalogSnapshot | None,
+        revision: tuple[tuple[Any, ...], tuple[Any, ...]],
+        generation: int,
+    ) -> _CatalogSnapshot:
+        """Build a snapshot (the caller holds `_build_lock`)."""
+        latest = self._catalog
+        if latest is not None and latest is not snapshot and latest.revision == revision:
+            return latest
+        self._forced = False
+        self._catalog = _build_catalog(revision, generation, self.clock())
+        return self._catalog
+
+    def _build_in_background(
+        self,
+        app: Any,
+        snapshot: _CatalogSnapshot,
+        revision: tuple[tuple[Any, ...], tuple[Any, ...]],
+        generation: int,
+    ) -> None:
+        try:
+            with app.app_context():
+                try:
+                    self._build(snapshot, revision, generation)
+                except Exception:
+                    log.exception("could not rebuild the suggestion index")
+                    self._checked_at = -float("inf")  # try again on the next call
+                finally:
+                    db.session.remove()
+        finally:
+            self._build_lock.release()
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> None:
+        """Wait for a background rebuild to finish (tests, the CLI)."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+
+    def reload_popular(self) -> None:
+        """Reload popular searches and blocked terms on the next call (the catalog
+        snapshot does not hold them, so it is kept)."""
+        self._popular = None if self._popular is None else _expired(self._popular)
+
     def popular(self) -> _PopularSnapshot:
-        snapshot, now = self._popular, self.clock()
-        if snapshot is not None and now - snapshot.loaded_at < self.recheck_seconds:
+        snapshot, now, catalog = self._popular, self.clock(), self.catalog()
+        if (
+            snapshot is not None
+            and snapshot.catalog is catalog
+            and now - snapshot.loaded_at < self.recheck_seconds
+        ):
             return snapshot
         with self._popular_lock:
-            if self._popular is not snapshot and self._popular is not None:
-                return self._popular
-            self._popular = _load_popular(snapshot, now)
+            latest = self._popular
+            if latest is not snapshot and latest is not None and latest.catalog is catalog:
+                return latest
+            self._popular = _load_popular(snapshot, now, catalog)
             return self._popular
 
 
 def _expired(snapshot: _PopularSnapshot) -> _PopularSnapshot:
-    return _PopularSnapshot(snapshot.rows, snapshot.phrases, snapshot.blocked, -float("inf"))
+    return _PopularSnapshot(
+        snapshot.rows, snapshot.phrases, snapshot.blocked, -float("inf"), snapshot.catalog
+    )
 
 
 def state() -> SuggestState:
@@ -370,16 +435,31 @@ def _build_catalog(
     return snapshot
 
 
-def _load_popular(previous: _PopularSnapshot | None, now: float) -> _PopularSnapshot:
+def popular_words_known(text: str, phrases: PhraseIndex) -> bool:
+    """Whether `text` may be a popular search: at most MAX_QUERY_TERMS words, each one
+    a word of the catalog's vocabulary. The full-text search only reads the first
+    MAX_QUERY_TERMS words, so its hits say nothing about any word after them; and a
+    look-alike letter (a Cyrillic e, U+0435) makes a word the catalog does not have."""
+    words = match_key(text).split()
+    return 0 < len(words) <= MAX_QUERY_TERMS and all(phrases.has_word(w) for w in words)
+
+
+def _load_popular(
+    previous: _PopularSnapshot | None, now: float, catalog: _CatalogSnapshot
+) -> _PopularSnapshot:
     minimum = current_app.config["SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES"]
+    visitors = func.count(SearchVisitor.id)
+    found = db.session.execute(
+        select(SearchQuery.query, visitors)
+        .join(SearchVisitor, SearchVisitor.query_id == SearchQuery.id)
+        .where(SearchQuery.last_hits > 0)
+        .group_by(SearchQuery.id, SearchQuery.query)
+        .having(visitors >= minimum)
+        .order_by(visitors.desc(), SearchQuery.query)
+        .limit(POPULAR_POOL)
+    )
     rows = tuple(
-        (query, submitted)
-        for query, submitted in db.session.execute(
-            select(SearchQuery.query, SearchQuery.submitted)
-            .where(SearchQuery.submitted >= minimum, SearchQuery.last_hits > 0)
-            .order_by(SearchQuery.submitted.desc(), SearchQuery.query)
-            .limit(POPULAR_POOL)
-        )
+        (query, int(count)) for query, count in found if popular_words_known(query, catalog.phrases)
     )
     blocked = BlockList(list(db.session.scalars(select(BlockedTerm.term).order_by(BlockedTerm.id))))
     db.session.commit()
@@ -388,10 +468,10 @@ def _load_popular(previous: _PopularSnapshot | None, now: float) -> _PopularSnap
     else:
         entries: dict[str, Entry] = {}
         for query, submitted in rows:
-            if (found := text_entry(query, "popular", submitted)) is not None:
-                entries.setdefault(*found)
+            if (entry := text_entry(query, "popular", submitted)) is not None:
+                entries.setdefault(*entry)
         phrases = PhraseIndex(entries)
-    return _PopularSnapshot(rows, phrases, blocked, now)
+    return _PopularSnapshot(rows, phrases, blocked, now, catalog)
 
 
 # -- the engine ----------------------------------------------------------------------
@@ -536,7 +616,8 @@ def _popular_suggestions(query: str, popular: _PopularSnapshot, limit: int) -> l
 
 
 def _expansion(query: str) -> QueryExpansion | None:
-    return db.session.scalar(select(QueryExpansion).where(QueryExpansion.query == query))
+    key = expansion_key(query)
+    return db.session.scalar(select(QueryExpansion).where(QueryExpansion.query == key))
 
 
 def _product_hits(
@@ -605,7 +686,8 @@ def suggest(
 
     `settled`: the shopper paused or submitted, so the query is meant as it is: its
     model expansions are offered, and asked for if the catalog finds fewer than
-    SHOPAI_SUGGEST_EXPAND_BELOW_HITS products and the model was never asked about it.
+    SHOPAI_SUGGEST_EXPAND_BELOW_HITS products, its last word is finished (a catalog
+    word, or the beginning of none) and the model was never asked about it.
     `may_expand` (the web layer's per-client budget) is consulted just before asking.
     """
     if not 1 <= limit <= MAX_LIMIT:
@@ -640,6 +722,7 @@ def suggest(
         settled
         and expansion is None
         and query_hits < current_app.config["SHOPAI_SUGGEST_EXPAND_BELOW_HITS"]
+        and _last_word_complete(catalog.phrases, words[-1])
         and not popular.blocked.hides(query)
         and (may_expand is None or may_expand())
     ):
@@ -652,6 +735,13 @@ def suggest(
         query_hits,
         requested,
     )
+
+
+def _last_word_complete(phrases: PhraseIndex, word: str) -> bool:
+    """Whether the query's last word looks finished: a catalog word, or the beginning of
+    none. The widget settles after a pause, so "kestrel bu" (of "buds") may be a
+    shopper still typing; it is not worth a model call."""
+    return phrases.has_word(word) or not phrases.has_beginning(word)
 
 
 def _request_expansion(query: str) -> bool:
@@ -724,9 +814,55 @@ def _record(query: str, *, submitted: int, clicks: int, hits: int | None) -> boo
     return True
 
 
-def record_search(q: str, hits: int) -> bool:
-    """Count a submitted search (never a keystroke) and how many products it found."""
-    return _record(normalize_query(q), submitted=1, clicks=0, hits=max(0, hits))
+def visitor_hash(client: str, day: date) -> str:
+    """A keyed hash of a client address and a day: the same visitor counts once a day,
+    no address is stored, and without SECRET_KEY the hash tells nothing."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"{client}\x00{day.isoformat()}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:VISITOR_HASH_CHARS]
+
+
+def _count_visitor(query: str, client: str) -> None:
+    """Record that `client` submitted `query` today (once a day per visitor)."""
+    query_id = db.session.scalar(select(SearchQuery.id).where(SearchQuery.query == query))
+    if query_id is None:
+        return
+    day = utcnow().date()
+    values = {"query_id": query_id, "visitor": visitor_hash(client, day), "day": day}
+    dialect = db.engine.dialect.name
+    if dialect == "sqlite":
+        db.session.execute(sqlite.insert(SearchVisitor).values(**values).on_conflict_do_nothing())
+    elif dialect == "postgresql":
+        db.session.execute(
+            postgresql.insert(SearchVisitor).values(**values).on_conflict_do_nothing()
+        )
+    else:
+        try:
+            with db.session.begin_nested():
+                db.session.add(SearchVisitor(**values))
+        except IntegrityError:
+            pass  # counted already today
+
+
+def record_search(q: str, hits: int, visitor: str | None = None) -> bool:
+    """Count a submitted search (never a keystroke) and how many products it found.
+
+    `visitor` (the client address) makes the search count towards becoming popular,
+    once per visitor and day, and only if every word of it is a catalog word (see
+    `popular_words_known`); without it the search is only counted for the admin page."""
+    query = normalize_query(q)
+    if not query:
+        return False
+    try:
+        _upsert(query, submitted=1, clicks=0, hits=max(0, hits))
+        if visitor and hits > 0 and popular_words_known(query, state().catalog().phrases):
+            _count_visitor(query, visitor)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not record a search", exc_info=True)
+        return False
+    return True
 
 
 def record_click(text: str) -> bool:
@@ -832,7 +968,7 @@ def block_term(term: str) -> BlockedTerm:
     except IntegrityError:
         db.session.rollback()
         raise SuggestError(f"“{normalized}” is already blocked.") from None
-    invalidate_suggestions()
+    state().reload_popular()  # the blocklist lives with the popular searches
     return blocked
 
 
@@ -842,5 +978,5 @@ def unblock_term(term_id: int) -> BlockedTerm | None:
         return None
     db.session.delete(blocked)
     db.session.commit()
-    invalidate_suggestions()
+    state().reload_popular()
     return blocked

@@ -6,11 +6,14 @@ Two kinds of work, both background jobs:
   those whose catalog search returns that very product are kept, so a tiny model's
   "bokonon" never reaches a shopper;
 - per settled query the catalog knows little about, expansions a shopper might mean;
-  only those with hits are kept. The `QueryExpansion` row is both the cache and the
-  guard: a distinct normalized query gets at most one model call, ever.
+  only those with hits are kept. The `QueryExpansion` row, keyed by the query's
+  words ("usb-c hub" and "usb c hub!" are one query), is both the cache and the
+  guard: a distinct query is asked about once (plus one repair round trip when the
+  reply is not JSON, and one retry when the backend fails). A failed one may be asked
+  again after `RETRY_FAILED_AFTER`, so an outage or a spent budget is not forever.
 
-A daily token budget for the suggest feature (from the usage ledger) stops both
-before they spend more.
+A daily token budget for the suggest feature (from the usage ledger) and a daily cap
+on new expansions stop both before they spend more.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..ai.errors import AIBadResponse, AIError
+from ..ai.errors import AIBadResponse, AIError, AIRequestRefused
 from ..ai.types import Message
 from ..ai_service import ai_client
 from ..catalog.models import Product
@@ -37,7 +40,7 @@ from ..search import keyword
 from ..search.services import SearchFilters, search_products
 from ..usage.models import UsageRecord
 from .models import ProductQuery, QueryExpansion
-from .text import normalize_query
+from .text import expansion_key, normalize_query
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ MAX_QUERY_CHARS = 60
 # about 60-100 tokens a second on two cores).
 JOB_BUDGET_SECONDS = 60.0
 VERIFY_DEPTH = 20  # the product must be among the first results of its query
+EXPANSION_ATTEMPTS = 2
+RETRY_FAILED_AFTER = timedelta(days=1)
 
 QUERIES_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -79,8 +84,13 @@ class OverBudget(Exception):
     """The suggest feature spent its tokens for today."""
 
 
+def _midnight() -> datetime:
+    now = utcnow()
+    return datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+
+
 def _tokens_spent_today() -> int:
-    midnight = datetime.combine(utcnow().date(), time.min, tzinfo=utcnow().tzinfo)
+    midnight = _midnight()
     spent = db.session.scalar(
         select(
             func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0)
@@ -173,7 +183,7 @@ def product_queries_job(ctx: JobContext, payload: dict[str, Any]) -> None:
         ctx.progress(done, len(ids), "products")
         try:
             generate_product_queries(product_id, who=f"job:{ctx.job_id}")
-        except OverBudget as exc:
+        except (OverBudget, AIRequestRefused) as exc:  # the same for every product
             raise PermanentJobError(str(exc)) from None
         except AIBadResponse as exc:  # this product's reply was junk; the others may not be
             log.info("no shopper queries for product %s: %s", product_id, exc)
@@ -184,20 +194,33 @@ def product_queries_job(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 def request_expansion(query: str) -> None:
-    """Queue expansions of a settled query, once per distinct normalized query: the
-    row is created first and its unique index decides between concurrent requests."""
-    normalized = normalize_query(query)
-    if len(normalized) < 2 or not current_app.config["SHOPAI_SUGGEST_FROM_MODEL"]:
+    """Queue expansions of a settled query, once per distinct query: the row is created
+    first and its unique index decides between concurrent requests. A failed one is
+    asked again only after `RETRY_FAILED_AFTER`."""
+    key = expansion_key(query)
+    if len(key) < 2 or not current_app.config["SHOPAI_SUGGEST_FROM_MODEL"]:
         return
-    if db.session.scalar(select(QueryExpansion.id).where(QueryExpansion.query == normalized)):
-        return
-    db.session.add(QueryExpansion(query=normalized, status="pending", suggestions=[]))
-    try:
+    row = db.session.scalar(select(QueryExpansion).where(QueryExpansion.query == key))
+    job_key = f"{EXPANSION_KIND}:{key}"
+    if row is not None:
+        if row.status != "failed" or utcnow() - row.updated_at < RETRY_FAILED_AFTER:
+            return
+        job_key += f":after-{row.updated_at.isoformat()}"  # new work, not the old job
+        row.status, row.error = "pending", None
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return
-    enqueue(EXPANSION_KIND, {"query": normalized}, key=f"{EXPANSION_KIND}:{normalized}")
+    else:
+        started_today = db.session.scalar(
+            select(func.count(QueryExpansion.id)).where(QueryExpansion.created_at >= _midnight())
+        )
+        if (started_today or 0) >= current_app.config["SHOPAI_SUGGEST_DAILY_EXPANSIONS"]:
+            return
+        db.session.add(QueryExpansion(query=key, status="pending", suggestions=[]))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return
+    enqueue(EXPANSION_KIND, {"query": key}, key=job_key, max_attempts=EXPANSION_ATTEMPTS)
 
 
 def expand_query(query: str, *, who: str) -> list[str]:
@@ -229,13 +252,13 @@ def _give_up(query: str, error: Exception) -> None:
 
 @job_handler(EXPANSION_KIND)
 def expansion_job(ctx: JobContext, payload: dict[str, Any]) -> None:
-    query = normalize_query(str(payload.get("query") or ""))
+    query = expansion_key(str(payload.get("query") or ""))
     if not query:
         raise PermanentJobError("no query to expand")
     try:
         expand_query(query, who=f"job:{ctx.job_id}")
-    except (OverBudget, AIBadResponse) as exc:
-        _give_up(query, exc)  # asking again would spend the same tokens on the same answer
+    except (OverBudget, AIBadResponse, AIRequestRefused) as exc:
+        _give_up(query, exc)  # asking again now would get the same answer
     except AIError as exc:
         if ctx.attempt >= ctx.max_attempts:
             _give_up(query, exc)

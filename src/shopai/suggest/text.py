@@ -69,6 +69,12 @@ def match_key(text: str) -> str:
     return " ".join(fold(word) for word in _WORD.findall(text))
 
 
+def expansion_key(query: str) -> str:
+    """What makes two settled queries the same question for the model: their words
+    ("usb-c hub", "USB c hub!" and "usb.c hub" are one)."""
+    return match_key(normalize_query(query))
+
+
 @dataclass(frozen=True)
 class _TextWord:
     key: str  # normalized and folded

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
@@ -25,7 +24,6 @@ from .services import (
     blocked_terms,
     most_clicked,
     record_click,
-    record_search,
     searches_without_results,
     suggest,
     top_searches,
@@ -38,6 +36,7 @@ from .text import MAX_QUERY_CHARS, normalize_query
 # only in the sense that nothing in it is personal, so no shared cache keeps it.
 CACHE_CONTROL = "private, max-age=10"
 EXPAND_SCOPE = "suggest-expand"
+EXPAND_GLOBAL_SCOPE = "suggest-expand-all"
 
 
 def _suggest_limit() -> str:
@@ -45,19 +44,36 @@ def _suggest_limit() -> str:
 
 
 def _expansion_allowed() -> bool:
-    """The stricter per-client budget for queries handed to the model (each may cost a
-    model call). Over budget, the shopper still gets every catalog suggestion; the
+    """The stricter budgets for queries handed to the model (each may cost a model
+    call): per client (the limiter's key), then across all clients. Each check is one
+    atomic `hit`. Over budget, the shopper still gets every catalog suggestion; the
     query is just not sent to the model."""
     if not limiter.enabled:
         return True
-    items = parse_many(current_app.config["SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT"])
-    client = get_remote_address()
-    strategy = limiter.limiter
-    if not all(strategy.test(item, EXPAND_SCOPE, client) for item in items):
+    config, strategy = current_app.config, limiter.limiter
+    client = limiter._key_func()  # the key every limit of the app uses
+    per_client = parse_many(config["SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT"])
+    if not all(strategy.hit(item, EXPAND_SCOPE, client) for item in per_client):
         return False
-    for item in items:
-        strategy.hit(item, EXPAND_SCOPE, client)
-    return True
+    everyone = parse_many(config["SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT"])
+    return all(strategy.hit(item, EXPAND_GLOBAL_SCOPE, "all") for item in everyone)
+
+
+def _from_the_widget() -> bool:
+    """Whether this request may come from our own pages, so a settled query may cost a
+    model call. A browser tells where a request comes from (Fetch Metadata): only
+    `same-origin` counts, so another site's <img src=/api/suggest?...&settled=1>
+    (`cross-site`) asks nothing. Without Fetch Metadata (older browsers, other
+    clients) the request must carry `X-Requested-With: fetch`, which the widget sends
+    and which no <img>, link or form can."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _never() -> bool:
+    return False
 
 
 def result_dict(result: SuggestResult, typed: str) -> dict[str, Any]:
@@ -106,7 +122,8 @@ def api_suggest() -> Response:
         typed,
         form.limit.data or DEFAULT_LIMIT,
         settled=bool(form.settled.data),
-        may_expand=_expansion_allowed,
+        # settled=1 is a GET: it may only cost a model call when our own page sends it.
+        may_expand=_expansion_allowed if _from_the_widget() else _never,
     )
     response = jsonify(result_dict(result, typed))
     response.headers["Cache-Control"] = CACHE_CONTROL
@@ -153,15 +170,16 @@ def book_page() -> str:
 @limiter.limit(_suggest_limit)
 def book_suggestions() -> Response:
     """The cookbook's POST (`query` form field) answered by the suggestion engine: a
-    JSON list of suggested searches, each one finding products. Counted as a
-    submitted search."""
+    JSON list of suggested searches, each one finding products.
+
+    Answered as a keystroke (unsettled) and never recorded: the cookbook's client posts
+    on every keystroke, so a call is not a submitted search. Recording it would store
+    half-typed prefixes as searches (and let any script make texts popular), and
+    settling it would hand every prefix to the model."""
     form = BookQueryForm()
     if not form.validate():
         return json_error(400, "Bad Request", "Invalid query.", fields=form.errors)
-    typed = form.query.data or ""
-    result = suggest(typed, settled=True, may_expand=_expansion_allowed)
-    if len(result.query) >= 2:
-        record_search(typed, result.query_hits)
+    result = suggest(form.query.data or "")
     return jsonify([suggestion.text for suggestion in result.suggestions])
 
 

@@ -232,7 +232,7 @@ function enhance(input, number) {
     try {
       const response = await fetch(`${endpoint}?${params}`, {
         credentials: "same-origin",
-        headers: { Accept: "application/json" },
+        headers: { Accept: "application/json", "X-Requested-With": "fetch" },
         signal,
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
