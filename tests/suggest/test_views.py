@@ -201,6 +201,17 @@ def test_bad_clicks_get_a_json_400(client, shop, body, field):
     assert rows() == {}
 
 
+def test_clicks_on_texts_not_offered_for_their_query_are_not_recorded(client, shop):
+    """Any text with hits could be posted as a click, stuffing the click-through figures."""
+    click = {"query": "kes", "text": "kestrel", "source": "catalog"}
+    assert client.get("/api/suggest?q=kes").status_code == 200
+    client.post("/api/suggest/clicks", json=click)
+    forged = {"query": "kes", "text": "norvik", "source": "catalog"}
+    client.post("/api/suggest/clicks", json=forged)
+    rows = {row.query: row.clicks for row in db.session.scalars(select(SearchQuery))}
+    assert rows == {"kestrel": 1}
+
+
 def test_clicks_on_texts_that_find_nothing_are_not_recorded(client, shop):
     click = {"text": "bokonon", "source": "ai"}
     assert client.post("/api/suggest/clicks", json=click).status_code == 204
@@ -307,7 +318,8 @@ def test_the_admin_page_is_for_admins_only(client, shop):
 def test_admins_see_searches_and_manage_the_blocklist(admin_client, shop):
     for q in ("kestrel", "kestrel", "nothing like it"):
         admin_client.get("/search", query_string={"q": q})
-    admin_client.post("/api/suggest/clicks", json={"text": "kestrel", "source": "catalog"})
+    click = {"query": "kes", "text": "kestrel", "source": "catalog"}
+    assert admin_client.post("/api/suggest/clicks", json=click).status_code == 204
     html = admin_client.get("/admin/suggestions").get_data(as_text=True)
     assert "Suggestions" in html and 'href="/admin/suggestions"' in html  # in the admin nav
     top = html[html.index('id="top-searches"') : html.index('id="no-results"')]

@@ -865,11 +865,15 @@ def record_search(q: str, hits: int, visitor: str | None = None) -> bool:
     return True
 
 
-def record_click(text: str) -> bool:
-    """Count a click on a suggestion. Texts the search finds nothing for, or that are
-    blocked, are not recorded (the suggestion could not have been shown)."""
+def record_click(text: str, query: str) -> bool:
+    """Count a click on a suggestion, only if the engine offers `text` for `query` now:
+    a click on anything else was not on a suggestion, and counting it would let anyone
+    stuff the admin's click-through figures (or the popular searches)."""
     shown = normalize_query(text)
-    if not shown or state().popular().blocked.hides(shown) or count_hits(shown) == 0:
+    if not shown:
+        return False
+    offered = {normalize_query(s.text) for s in suggest(query, limit=MAX_LIMIT).suggestions}
+    if shown not in offered:
         return False
     return _record(shown, submitted=0, clicks=1, hits=None)
 

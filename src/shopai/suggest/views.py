@@ -156,7 +156,7 @@ def api_click() -> Response:
     if errors := _click_errors(body):
         return json_error(400, "Bad Request", "Invalid click.", fields=errors)
     assert isinstance(body, dict)  # checked above
-    record_click(body["text"])
+    record_click(body["text"], body.get("query", ""))
     return current_app.response_class(status=204)
 
 
