@@ -53,9 +53,12 @@ def keystrokes(query: str) -> list[str]:
     return [query[:end] for end in range(1, len(query) + 1)]
 
 
+WIDGET_HEADERS = {"X-Requested-With": "fetch"}  # what the search box's script sends
+
+
 def get(conn: http.client.HTTPConnection, path: str) -> float:
     started = time.perf_counter()
-    conn.request("GET", path)
+    conn.request("GET", path, headers=WIDGET_HEADERS)
     response = conn.getresponse()
     response.read()
     if response.status != 200:
