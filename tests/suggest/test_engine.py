@@ -324,9 +324,6 @@ def test_expansions_are_offered_for_a_settled_query(shop):
 
 
 def expansion_jobs() -> list[Job]:
-    pytest.importorskip(
-        "shopai.suggest.tasks", reason="the model jobs (shopai.suggest.tasks) are not written"
-    )
     return [job for job in db.session.scalars(select(Job)) if "expansion" in job.kind]
 
 
@@ -346,7 +343,6 @@ def test_a_settled_query_the_catalog_knows_little_about_is_handed_to_the_model(s
 
 
 def test_a_half_typed_last_word_is_never_handed_to_the_model(shop):
-    pytest.importorskip("shopai.suggest.tasks", reason="the model jobs are not written")
     shop.config["SHOPAI_SUGGEST_EXPAND_BELOW_HITS"] = 5
     assert not suggest("kestrel bu", settled=True).expansion_requested  # "buds" unfinished
     assert not suggest("gift for lum", settled=True).expansion_requested  # "lumo", "lumos"

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import itertools
 import logging
 import re
@@ -748,15 +747,10 @@ def _request_expansion(query: str) -> bool:
     """Hand the query to the model jobs (`shopai.suggest.tasks.request_expansion`,
     which queues at most one job per query). Never raises: suggestions do not depend
     on the model."""
+    from .tasks import request_expansion  # here: the jobs module imports the search stack
+
     try:
-        tasks = importlib.import_module(f"{__package__}.tasks")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.tasks":
-            raise
-        log.warning("query expansion skipped: shopai.suggest.tasks is not installed")
-        return False
-    try:
-        tasks.request_expansion(query)
+        request_expansion(query)
     except Exception:
         log.exception("could not queue the expansion of a query")
         db.session.rollback()
