@@ -140,6 +140,7 @@ def test_a_trailing_space_finishes_the_last_word(shop):
         ("norvk", "norvik"),  # five letters, still being typed
         ("kestrel k7 wireles", "kestrel k7 wireless"),  # the last word of several
         ("solvane hallo", "solvane halo"),  # an earlier word, insertion
+        ("haedphones", "headphones"),  # two neighbouring letters swapped: one slip
     ],
 )
 def test_one_typo_is_forgiven_in_words_of_five_letters(shop, typed, expected):

@@ -9,7 +9,7 @@ best few of any such range in O(k log k), however many candidates it holds ("wi"
 may cover thousands), so the cost of a keystroke does not grow with the catalog.
 
 Typos are looked up in the index's vocabulary (every word of every candidate) with
-rapidfuzz: one edit for words of 5+ letters.
+rapidfuzz: one edit (a swap of two neighbouring letters counts as one) for words of 5+ letters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from .text import TYPO_MIN_LETTERS, is_cjk, match_key, normalize_query
 
@@ -175,7 +175,7 @@ class PhraseIndex:
         if len(word) < TYPO_MIN_LETTERS or is_cjk(word):
             return []
         found = process.extract(
-            word, self._words, scorer=Levenshtein.distance, score_cutoff=1, limit=None
+            word, self._words, scorer=OSA.distance, score_cutoff=1, limit=None
         )
         return self._by_weight(choice for choice, _score, _at in found if choice != word)[
             :MAX_ALTERNATIVES
@@ -202,7 +202,7 @@ class PhraseIndex:
         for length in (len(prefix) - 1, len(prefix), len(prefix) + 1):
             cuts, cut_weights = self._beginnings_of(length)
             found = process.extract(
-                prefix, cuts, scorer=Levenshtein.distance, score_cutoff=1, limit=None
+                prefix, cuts, scorer=OSA.distance, score_cutoff=1, limit=None
             )
             for cut, _score, at in found:
                 if cut != prefix:

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from ..search.tokens import _CJK, MAX_QUERY_TERMS
 from ..text import BIDI_CONTROLS
@@ -97,13 +97,13 @@ def within_one_edit(typed: str, word: str, *, prefix: bool) -> bool:
     when `prefix` (the shopper may still be typing)."""
     if len(typed) < TYPO_MIN_LETTERS or is_cjk(typed):
         return False
-    if Levenshtein.distance(typed, word, score_cutoff=1) <= 1:
+    if OSA.distance(typed, word, score_cutoff=1) <= 1:
         return True
     if not prefix:
         return False
     size = len(typed)
     return any(
-        Levenshtein.distance(typed, word[:length], score_cutoff=1) <= 1
+        OSA.distance(typed, word[:length], score_cutoff=1) <= 1
         for length in (size - 1, size, size + 1)
         if 0 < length < len(word)
     )
