@@ -174,9 +174,7 @@ class PhraseIndex:
         """Words of the vocabulary one edit from `word` (5+ letters), commonest first."""
         if len(word) < TYPO_MIN_LETTERS or is_cjk(word):
             return []
-        found = process.extract(
-            word, self._words, scorer=OSA.distance, score_cutoff=1, limit=None
-        )
+        found = process.extract(word, self._words, scorer=OSA.distance, score_cutoff=1, limit=None)
         return self._by_weight(choice for choice, _score, _at in found if choice != word)[
             :MAX_ALTERNATIVES
         ]
@@ -201,9 +199,7 @@ class PhraseIndex:
         weights: dict[str, int] = {}
         for length in (len(prefix) - 1, len(prefix), len(prefix) + 1):
             cuts, cut_weights = self._beginnings_of(length)
-            found = process.extract(
-                prefix, cuts, scorer=OSA.distance, score_cutoff=1, limit=None
-            )
+            found = process.extract(prefix, cuts, scorer=OSA.distance, score_cutoff=1, limit=None)
             for cut, _score, at in found:
                 if cut != prefix:
                     weights[cut] = max(weights.get(cut, 0), cut_weights[at])
