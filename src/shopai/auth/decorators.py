@@ -22,3 +22,18 @@ def admin_required(view: Callable[P, R]) -> Callable[P, R]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def api_admin_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Like `admin_required`, but a script gets a JSON 401 instead of a redirect to
+    the login page (which it would follow and then fail to parse)."""
+
+    @wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not current_user.is_authenticated:
+            abort(401)
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

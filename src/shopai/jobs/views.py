@@ -7,15 +7,10 @@ POST forms with a CSRF token); `static/js/jobs.js` keeps the rows current by pol
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
-
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from ..auth.decorators import admin_required
+from ..auth.decorators import admin_required, api_admin_required
 from ..errors import json_error
 from ..extensions import db
 from .models import KIND_MAX, Job, JobStatus
@@ -23,9 +18,6 @@ from .registry import registered_kinds
 from .services import cancel_job, job_dict, job_kinds, list_jobs, retry_job
 
 bp = Blueprint("jobs", __name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 PAGE_LIMIT = 100
 # How often the page asks for fresh rows; read by jobs.js from a data attribute.
@@ -35,21 +27,6 @@ STATUSES = [status.value for status in JobStatus]
 # a job (the database's integers stop at 2**63 - 1) and must be a 404, not a 500
 # (OverflowError from the driver).
 JOB_ID = "<int(max=999999999999999999):job_id>"
-
-
-def api_admin_required(view: Callable[P, R]) -> Callable[P, R]:
-    """Like `admin_required`, but a script gets a JSON 401 instead of a redirect to
-    the login page (which it would follow and then fail to parse)."""
-
-    @wraps(view)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not current_user.is_authenticated:
-            abort(401)
-        if not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def _filters() -> tuple[str | None, str | None]:
