@@ -794,11 +794,16 @@ def _upsert(query: str, *, submitted: int, clicks: int, hits: int | None) -> Non
         db.session.add(SearchQuery(**values))
 
 
-def _record(query: str, *, submitted: int, clicks: int, hits: int | None) -> bool:
+def _record(
+    query: str, *, submitted: int, clicks: int, hits: int | None, visitor: str | None = None
+) -> bool:
+    """Count a search or a click (and, with `visitor`, that visitor's submission today)."""
     if not query:
         return False
     try:
         _upsert(query, submitted=submitted, clicks=clicks, hits=hits)
+        if visitor is not None:
+            _count_visitor(query, visitor)
         db.session.commit()
     except SQLAlchemyError:
         # A statistic is not worth failing the shopper's request for.
@@ -847,16 +852,10 @@ def record_search(q: str, hits: int, visitor: str | None = None) -> bool:
     query = normalize_query(q)
     if not query:
         return False
-    try:
-        _upsert(query, submitted=1, clicks=0, hits=max(0, hits))
-        if visitor and hits > 0 and popular_words_known(query, state().catalog().phrases):
-            _count_visitor(query, visitor)
-        db.session.commit()
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.warning("could not record a search", exc_info=True)
-        return False
-    return True
+    counts = visitor and hits > 0 and popular_words_known(query, state().catalog().phrases)
+    return _record(
+        query, submitted=1, clicks=0, hits=max(0, hits), visitor=visitor if counts else None
+    )
 
 
 def record_click(text: str, query: str) -> bool:
