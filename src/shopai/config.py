@@ -209,6 +209,28 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
             "SHOPAI_SUGGEST_POPULAR_MIN_SEARCHES", 3, minimum=1
         ),
         "SHOPAI_SUGGEST_RECHECK_SECONDS": env.number("SHOPAI_SUGGEST_RECHECK_SECONDS", 2.0),
+        # The shop assistant (shopai.assistant): per-client and per-session message
+        # rates, token budgets per conversation and per day, the reply's length, open
+        # streams per process (keep it below the web server's threads), and how long
+        # conversations are kept.
+        "SHOPAI_CHAT_RATE_LIMIT": _rate_limit(
+            env, "SHOPAI_CHAT_RATE_LIMIT", "20 per minute;300 per day"
+        ),
+        "SHOPAI_CHAT_SESSION_RATE_LIMIT": _rate_limit(
+            env, "SHOPAI_CHAT_SESSION_RATE_LIMIT", "10 per minute"
+        ),
+        "SHOPAI_CHAT_MAX_MESSAGE_CHARS": env.integer(
+            "SHOPAI_CHAT_MAX_MESSAGE_CHARS", 1000, minimum=1
+        ),
+        "SHOPAI_CHAT_CONVERSATION_TOKENS": env.integer(
+            "SHOPAI_CHAT_CONVERSATION_TOKENS", 30_000, minimum=1
+        ),
+        "SHOPAI_CHAT_DAILY_TOKENS": env.integer("SHOPAI_CHAT_DAILY_TOKENS", 2_000_000),
+        "SHOPAI_CHAT_MAX_REPLY_TOKENS": env.integer(
+            "SHOPAI_CHAT_MAX_REPLY_TOKENS", 300, minimum=16
+        ),
+        "SHOPAI_CHAT_MAX_STREAMS": env.integer("SHOPAI_CHAT_MAX_STREAMS", 8, minimum=1),
+        "SHOPAI_CHAT_RETENTION_DAYS": env.integer("SHOPAI_CHAT_RETENTION_DAYS", 30, minimum=1),
         # Background jobs (shopai.jobs): the queue, in-process consumer threads, leases.
         "REDIS_URL": redis_url,
         "SHOPAI_WEB_WORKERS": env.integer("SHOPAI_WEB_WORKERS", 0 if redis_url else 2),

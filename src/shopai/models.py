@@ -1,5 +1,6 @@
 """Import every model so metadata is complete (Alembic autogenerate, create_all in tools)."""
 
+from .assistant.models import ChatMessage, Conversation
 from .auth.models import User
 from .catalog.models import Category, Product
 from .images.models import ProductImage
@@ -17,6 +18,8 @@ from .usage.models import UsageRecord
 __all__ = [
     "BlockedTerm",
     "Category",
+    "ChatMessage",
+    "Conversation",
     "Job",
     "Product",
     "ProductEmbedding",

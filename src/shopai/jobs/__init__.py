@@ -47,6 +47,7 @@ from .services import (
     job_dict,
     list_jobs,
     retry_job,
+    schedule_periodic,
     sweep,
 )
 from .views import bp
@@ -71,5 +72,6 @@ __all__ = [
     "list_jobs",
     "registered_kinds",
     "retry_job",
+    "schedule_periodic",
     "sweep",
 ]

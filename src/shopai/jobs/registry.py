@@ -9,6 +9,7 @@ app: a handler is code, and code is the same for every app in a process.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .models import KIND_MAX
@@ -20,13 +21,14 @@ Handler = Callable[["JobContext", dict[str, Any]], None]
 H = TypeVar("H", bound=Handler)
 
 _handlers: dict[str, Handler] = {}
+_periodic: dict[str, timedelta] = {}
 
 
 def _identity(function: Handler) -> str:
     return f"{function.__module__}.{function.__qualname__}"
 
 
-def job_handler(kind: str) -> Callable[[H], H]:
+def job_handler(kind: str, *, every: timedelta | None = None) -> Callable[[H], H]:
     """Register the decorated function as the handler of `kind`.
 
     The function receives a `JobContext` and the job's payload (a dict decoded
@@ -34,6 +36,10 @@ def job_handler(kind: str) -> Callable[[H], H]:
     crash or an expired lease it runs again from the start. Write files under a
     temporary name and rename them, upsert rows, and never hold a database
     transaction open while waiting on a model.
+
+    With `every`, the kind is also periodic housekeeping: the sweep enqueues it once
+    per period (keyed by the period, so of several processes sweeping, one job runs),
+    with an empty payload, and it shows on the jobs page like any other job.
 
     Two different functions for one kind is a programming error; re-importing
     the same module (a reload) replaces the handler with its new version.
@@ -46,6 +52,8 @@ def job_handler(kind: str) -> Callable[[H], H]:
         if existing is not None and _identity(existing) != _identity(function):
             raise ValueError(f"job kind {kind!r} already has a handler: {_identity(existing)}")
         _handlers[kind] = function
+        if every is not None:
+            _periodic[kind] = every
         return function
 
     return register
@@ -57,3 +65,8 @@ def handler_for(kind: str) -> Handler | None:
 
 def registered_kinds() -> list[str]:
     return sorted(_handlers)
+
+
+def periodic_kinds() -> dict[str, timedelta]:
+    """Each periodic kind and its period."""
+    return dict(_periodic)

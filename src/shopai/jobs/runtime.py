@@ -159,10 +159,11 @@ class JobRuntime:
                 execute_job(int(job_id))
 
         def sweep_jobs() -> None:
-            from .services import sweep
+            from .services import schedule_periodic, sweep
 
             with app.app_context():
                 sweep()
+                schedule_periodic()
 
         task = huey.task(name="run_job")(run_job)
         huey.periodic_task(crontab(), name="sweep_jobs")(sweep_jobs)

@@ -34,7 +34,7 @@ from .models import (
     Job,
     JobStatus,
 )
-from .registry import handler_for
+from .registry import handler_for, periodic_kinds
 from .runtime import JobRuntime, current_runtime
 
 log = logging.getLogger("shopai.jobs")
@@ -460,6 +460,22 @@ def sweep() -> SweepResult:
             runtime.send(job_id)
     resent = _resend_lost(runtime, now)
     return SweepResult(requeued=requeued, failed=failed, resent=resent)
+
+
+def schedule_periodic() -> int:
+    """Enqueue each periodic kind (`job_handler(kind, every=...)`) once per period;
+    runs every minute beside the sweep. The key names the period, so another process
+    doing the same in the same period finds the job already there. Returns how many
+    were enqueued."""
+    now = current_runtime().clock()
+    scheduled = 0
+    for kind, every in sorted(periodic_kinds().items()):
+        period = int(now.timestamp() // every.total_seconds())
+        key = f"periodic:{kind}:{period}"
+        if _by_key(key) is None:
+            enqueue(kind, {}, key=key)
+            scheduled += 1
+    return scheduled
 
 
 def _resend_lost(runtime: JobRuntime, now: datetime) -> int:

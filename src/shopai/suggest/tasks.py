@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -38,7 +38,7 @@ from ..extensions import db
 from ..jobs import JobContext, PermanentJobError, enqueue, job_handler
 from ..search import keyword
 from ..search.services import SearchFilters, search_products
-from ..usage.models import UsageRecord
+from ..usage.budget import start_of_day, tokens_spent_today
 from .models import ProductQuery, QueryExpansion
 from .text import expansion_key, normalize_query
 
@@ -84,24 +84,9 @@ class OverBudget(Exception):
     """The suggest feature spent its tokens for today."""
 
 
-def _midnight() -> datetime:
-    now = utcnow()
-    return datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-
-
-def _tokens_spent_today() -> int:
-    midnight = _midnight()
-    spent = db.session.scalar(
-        select(
-            func.coalesce(func.sum(UsageRecord.prompt_tokens + UsageRecord.completion_tokens), 0)
-        ).where(UsageRecord.feature == "suggest", UsageRecord.created_at >= midnight)
-    )
-    return int(spent or 0)
-
-
 def _ask_model(system: str, user: str, who: str) -> list[str]:
     """Candidate queries from the model, normalized and de-duplicated (not yet verified)."""
-    if _tokens_spent_today() >= current_app.config["SHOPAI_SUGGEST_DAILY_TOKENS"]:
+    if tokens_spent_today("suggest") >= current_app.config["SHOPAI_SUGGEST_DAILY_TOKENS"]:
         raise OverBudget("the suggest feature's daily token budget is spent")
     db.session.commit()  # no transaction stays open while the model works
     messages: list[Message] = [
@@ -210,7 +195,7 @@ def request_expansion(query: str) -> None:
         db.session.commit()
     else:
         started_today = db.session.scalar(
-            select(func.count(QueryExpansion.id)).where(QueryExpansion.created_at >= _midnight())
+            select(func.count(QueryExpansion.id)).where(QueryExpansion.created_at >= start_of_day())
         )
         if (started_today or 0) >= current_app.config["SHOPAI_SUGGEST_DAILY_EXPANSIONS"]:
             return

@@ -1,0 +1,284 @@
+"""Which products a question is about: the assistant's grounding.
+
+Before the model writes a word, the question is turned into a catalog search: price
+limits ("under $500", "500元以下") and a category ("headphones", "耳机") become
+filters, words like "cheap" or "便宜" order by price, and the rest of the question goes
+to the hybrid search, so "something to listen to music on the train" still finds
+headphones. The model only ever sees (and may only recommend) what this returns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from ..catalog.models import Category, Product
+from ..extensions import db
+from ..search.services import SearchFilters, search_products
+
+CANDIDATES = 5  # products handed to the model: enough to choose, small enough to be fast
+POOL = 20  # ranked by relevance before "cheapest first" reorders them
+
+_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(k\b)?"
+_CURRENCY = r"(?:us\s*)?[$¥￥€£]?\s*"
+_UNIT = r"\s*(?:dollars?|bucks|usd|元|块钱?|美元|刀)?"
+_MAX_PATTERNS = (
+    r"\b(?:under|below|less than|cheaper than|up to|at most|max(?:imum)?|no more than|within)"
+    rf"\s+{_CURRENCY}{_NUMBER}{_UNIT}",
+    rf"(?:低于|少于|不超过|不到|便宜于|小于)\s*{_CURRENCY}{_NUMBER}{_UNIT}",
+    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以下|以内|之内|或更少)",
+    rf"<\s*{_CURRENCY}{_NUMBER}",
+)
+_MIN_PATTERNS = (
+    rf"\b(?:over|above|more than|at least|from|starting at)\s+{_CURRENCY}{_NUMBER}{_UNIT}",
+    rf"(?:高于|超过|不低于|至少)\s*{_CURRENCY}{_NUMBER}{_UNIT}",
+    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以上|或更多)",
+    rf">\s*{_CURRENCY}{_NUMBER}",
+)
+_BETWEEN_PATTERNS = (
+    rf"\bbetween\s+{_CURRENCY}{_NUMBER}{_UNIT}\s+and\s+{_CURRENCY}{_NUMBER}{_UNIT}",
+    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:-|\u2013|to|到|至)\s*{_CURRENCY}{_NUMBER}{_UNIT}(?=\s|$|[^\w.])",
+)
+CHEAP_WORDS = (
+    "cheap",
+    "cheapest",
+    "cheaper",
+    "budget",
+    "affordable",
+    "inexpensive",
+    "low cost",
+    "low-cost",
+    "便宜",
+    "实惠",
+    "性价比",
+    "划算",
+)
+# Words that frame a question rather than describe a product. Full-text search wants
+# every word it is given, so "can you recommend some cheap headphones?" is searched as
+# "headphones".
+FILLER_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "any",
+        "are",
+        "can",
+        "could",
+        "do",
+        "does",
+        "find",
+        "for",
+        "get",
+        "give",
+        "good",
+        "great",
+        "have",
+        "i",
+        "im",
+        "i'm",
+        "is",
+        "it",
+        "looking",
+        "me",
+        "my",
+        "need",
+        "nice",
+        "please",
+        "recommend",
+        "some",
+        "something",
+        "suggest",
+        "the",
+        "there",
+        "to",
+        "want",
+        "what",
+        "which",
+        "with",
+        "would",
+        "you",
+        "your",
+        "show",
+        "best",
+        "buy",
+        "one",
+        "ones",
+    ]
+)
+CJK_FILLER = (
+    "我想买",
+    "我想要",
+    "我要",
+    "我想",
+    "推荐",
+    "有没有",
+    "有什么",
+    "什么",
+    "一个",
+    "一款",
+    "的",
+    "吗",
+    "呢",
+    "请",
+)
+# Chinese names of the demo catalog's categories (a shop with Chinese category names
+# is matched on the names themselves).
+CATEGORY_ALIASES: dict[str, tuple[str, ...]] = {
+    "Cameras": ("camera", "相机", "镜头"),
+    "Chargers & Power": ("charger", "power bank", "充电器", "充电宝", "移动电源"),
+    "Computer Accessories": ("keyboard", "mouse", "webcam", "键盘", "鼠标"),
+    "Drones": ("drone", "无人机"),
+    "Gaming": ("gaming", "console", "游戏"),
+    "Headphones": ("headphone", "earbud", "headset", "耳机"),
+    "Laptops": ("laptop", "notebook", "笔记本"),
+    "Monitors": ("monitor", "显示器"),
+    "Networking": ("router", "mesh", "路由器", "网络"),
+    "Printers & Scanners": ("printer", "scanner", "打印机", "扫描仪"),
+    "Smart Home": ("smart home", "智能家居"),
+    "Smartphones": ("smartphone", "phone", "手机"),
+    "Smartwatches & Wearables": ("smartwatch", "watch", "wearable", "手表", "手环"),
+    "Speakers": ("speaker", "soundbar", "音箱", "音响"),
+    "Storage": ("ssd", "hard drive", "storage", "硬盘", "存储"),
+    "Tablets": ("tablet", "ipad", "e-reader", "平板"),
+    "Televisions": ("tv", "television", "电视"),
+}
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the question asks of the products besides its words."""
+
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    category: Category | None = None
+    cheapest_first: bool = False
+    phrase: str = ""  # the question without its price phrases, for search by meaning
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str  # the words searched for, constraints removed
+    constraints: Constraints
+    products: list[Product]
+
+
+def _amount(whole: str, cents: str | None, thousands: str | None) -> Decimal | None:
+    try:
+        value = Decimal(whole.replace(",", "") + (f".{cents}" if cents else ""))
+    except InvalidOperation:
+        return None
+    return value * 1000 if thousands else value
+
+
+def _take(patterns: tuple[str, ...], text: str) -> tuple[list[Decimal], str]:
+    """The amounts the first matching pattern names, and the text without that phrase."""
+    for pattern in patterns:
+        match = re.search(pattern, text, re.IGNORECASE)
+        if match:
+            groups = match.groups()
+            amounts = [
+                amount
+                for i in range(0, len(groups), 3)
+                if groups[i] and (amount := _amount(*groups[i : i + 3])) is not None
+            ]
+            return amounts, text[: match.start()] + " " + text[match.end() :]
+    return [], text
+
+
+def _category(text: str) -> Category | None:
+    """The category a question names: by its own name, or by a word for it."""
+    lowered = text.casefold()
+    categories = db.session.scalars(select(Category)).all()
+    for category in categories:
+        if category.name.casefold() in lowered:
+            return category
+    by_name = {category.name: category for category in categories}
+    for name, aliases in CATEGORY_ALIASES.items():
+        if name not in by_name:
+            continue
+        for alias in aliases:
+            # An English word matches with an optional plural; CJK inside any run.
+            pattern = re.escape(alias) if not alias.isascii() else rf"\b{re.escape(alias)}s?\b"
+            if re.search(pattern, lowered):
+                return by_name[name]
+    return None
+
+
+def parse_constraints(question: str) -> tuple[Constraints, str]:
+    """The constraints of a question, and the words left to search for."""
+    text = question
+    amounts, text = _take(_BETWEEN_PATTERNS, text)
+    low, high = (min(amounts), max(amounts)) if len(amounts) == 2 else (None, None)
+    if high is None:
+        maxima, text = _take(_MAX_PATTERNS, text)
+        high = maxima[0] if maxima else None
+        minima, text = _take(_MIN_PATTERNS, text)
+        low = minima[0] if minima else None
+    lowered = text.casefold()
+    cheapest_first = any(word in lowered for word in CHEAP_WORDS)
+    category = _category(text)
+    return Constraints(low, high, category, cheapest_first, " ".join(text.split())), _search_words(
+        lowered
+    )
+
+
+def _search_words(text: str) -> str:
+    for word in sorted(CHEAP_WORDS, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(word)}\b" if word.isascii() else re.escape(word), " ", text)
+    for filler in CJK_FILLER:
+        text = text.replace(filler, " ")
+    words = re.findall(r"[\w][\w'-]*", text)
+    return " ".join(word for word in words if word not in FILLER_WORDS)
+
+
+def _search(query: str, constraints: Constraints) -> list[Product]:
+    filters = SearchFilters(
+        q=query,
+        category=constraints.category,
+        min_price=constraints.min_price,
+        max_price=constraints.max_price,
+    )
+    return list(search_products(filters, 1, POOL).items)
+
+
+def _names_a_product(words: str, constraints: Constraints) -> bool:
+    """Whether the best match, in any category, has every searched word in its name."""
+    if not words:
+        return False
+    best = _search(words, replace(constraints, category=None))[:1]
+    return bool(best) and all(word in best[0].name.casefold() for word in words.split())
+
+
+def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
+    """The products a question is about, best first, at most `CANDIDATES`.
+
+    A question with no subject of its own ("any under $500?") takes the subject of the
+    shopper's previous question; a category with no matching words falls back to that
+    category's products."""
+    constraints, words = parse_constraints(question)
+    if earlier_question and not words and constraints.category is None:
+        # "any under $500?": the subject is the one of the previous question.
+        earlier, earlier_words = parse_constraints(earlier_question)
+        words = earlier_words
+        constraints = replace(
+            constraints,
+            category=earlier.category,
+            min_price=constraints.min_price or earlier.min_price,
+            max_price=constraints.max_price or earlier.max_price,
+            phrase=earlier.phrase,
+        )
+    if constraints.category is not None and _names_a_product(words, constraints):
+        # "shady earbuds" names a product: its category wins over the one "earbuds" suggests.
+        constraints = replace(constraints, category=None)
+    # The words alone first (full-text wants every word); the whole phrase when they
+    # find nothing, since "something to listen to music on the train" is all meaning.
+    products = _search(words, constraints) or _search(constraints.phrase, constraints)
+    if not products and constraints.category is not None:
+        products = _search("", constraints)
+    if constraints.cheapest_first:
+        products.sort(key=lambda product: product.price)
+    return Retrieval(words, constraints, products[:CANDIDATES])

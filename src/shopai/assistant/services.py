@@ -1,0 +1,415 @@
+"""One turn of the shop assistant, from the shopper's message to a saved, checked answer.
+
+A turn is two steps so the web layer can refuse early and stream late:
+
+- `begin_turn` validates the message, applies the per-conversation budget and the
+  one-answer-at-a-time rule, and saves the question with an empty answer marked
+  streaming (so a refresh mid-answer shows it);
+- `run_turn` retrieves products, asks the model, passes its text through the guard as
+  it streams, and saves the answer however the turn ends: complete, stopped by the
+  shopper (the partial answer), cut off by the backend, or search-only when the
+  backend is down, slow or over its daily budget.
+
+No database transaction stays open while the model writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import delete, select
+
+from ..ai.client import ChatStream, estimate_tokens
+from ..ai.errors import AIError
+from ..ai.types import TextDelta
+from ..ai_service import ai_client
+from ..catalog.models import Product
+from ..db_types import utcnow
+from ..extensions import db
+from ..templating import image_url, money
+from ..usage.budget import tokens_spent_today
+from .guard import ProductFacts, ReplyGuard, amounts_in
+from .models import TITLE_CHARS, ChatMessage, Conversation, MessageStatus
+from .prompt import build_messages
+from .render import render_reply
+from .retrieval import Retrieval, retrieve
+
+CARDS = 3  # cards shown when the model cites none of the products it was given
+STREAM_GRACE = timedelta(seconds=30)  # past the chat timeout, a "streaming" answer is dead
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+
+
+class ChatRefused(Exception):
+    """A message the assistant will not answer; `message` says why, for the shopper."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# -- events of a turn, in order: Token* Error? Products Done ---------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The model wrote something the guard holds back for now. The web layer turns it
+    into an SSE comment: writing something is how a server notices the shopper left."""
+
+
+@dataclass(frozen=True)
+class Card:
+    id: int
+    name: str
+    price: str
+    url: str
+    image_url: str
+    category: str
+
+
+@dataclass(frozen=True)
+class Products:
+    cards: list[Card]
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+
+
+@dataclass(frozen=True)
+class Done:
+    conversation_id: str
+    message_id: int
+    status: MessageStatus
+    text: str
+    html: str
+    notice: str | None
+    cards: list[Card]
+
+
+Event = Token | Waiting | Products | Error | Done
+
+
+# -- ownership -----------------------------------------------------------------------
+
+
+def new_owner_token() -> str:
+    """The random token a browser session holds; only its hash is stored."""
+    return secrets.token_urlsafe(24)
+
+
+def owner_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_conversation(owner: str, public_id: str | None) -> Conversation | None:
+    if not public_id:
+        return None
+    return db.session.scalar(
+        select(Conversation).where(Conversation.public_id == public_id, Conversation.owner == owner)
+    )
+
+
+def card(product: Product) -> Card:
+    return Card(
+        id=product.id,
+        name=product.name,
+        price=money(product.price),
+        url=url_for("catalog.product", key=product.slug),
+        image_url=image_url(product.image, thumbnail=True),
+        category=product.category.name,
+    )
+
+
+def cards_for(ids: list[int]) -> list[Card]:
+    """Cards for product ids, in order, from the database; deleted products vanish."""
+    if not ids:
+        return []
+    found = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids)))}
+    return [card(found[pid]) for pid in ids if pid in found]
+
+
+# -- starting a turn -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    conversation_id: int
+    public_id: str
+    reply_id: int
+    question: str
+    history: list[tuple[str, str]]  # earlier (role, text), oldest first
+    earlier_question: str | None
+
+
+def clean_message(text: object) -> str:
+    if not isinstance(text, str):
+        raise ChatRefused(400, "The message must be text.")
+    text = text.translate(_CONTROL).strip()
+    if not text:
+        raise ChatRefused(400, "Type a message first.")
+    limit = current_app.config["SHOPAI_CHAT_MAX_MESSAGE_CHARS"]
+    if len(text) > limit:
+        raise ChatRefused(400, f"Messages are limited to {limit} characters.")
+    return text
+
+
+def _answering(owner: str) -> bool:
+    """Whether this shopper has an answer being written (in any process)."""
+    timeout = current_app.config["SHOPAI_AI"].feature("chat").timeout
+    since = utcnow() - timedelta(seconds=timeout) - STREAM_GRACE
+    return (
+        db.session.scalar(
+            select(ChatMessage.id)
+            .join(Conversation)
+            .where(
+                Conversation.owner == owner,
+                ChatMessage.status == MessageStatus.STREAMING,
+                ChatMessage.created_at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
+    """Save the shopper's message and an answer to come, or refuse with `ChatRefused`."""
+    question = clean_message(text)
+    conversation = find_conversation(owner, public_id)
+    if public_id and conversation is None:
+        raise ChatRefused(404, "That conversation is gone. Start a new one.")
+    if conversation is None:
+        conversation = Conversation(
+            public_id=secrets.token_urlsafe(16), owner=owner, title=question[:TITLE_CHARS]
+        )
+        db.session.add(conversation)
+    elif conversation.tokens_used >= current_app.config["SHOPAI_CHAT_CONVERSATION_TOKENS"]:
+        raise ChatRefused(
+            429, "This conversation has reached its length limit. Start a new conversation."
+        )
+    if _answering(owner):
+        raise ChatRefused(
+            429, "The assistant is still answering your last message. Wait, or stop it."
+        )
+    history = [
+        (m.role, m.content)
+        for m in conversation.messages
+        if m.content and m.status != MessageStatus.STREAMING
+    ]
+    earlier = next((t for role, t in reversed(history) if role == "user"), None)
+    db.session.add(ChatMessage(conversation=conversation, role="user", content=question))
+    reply = ChatMessage(conversation=conversation, role="assistant", status="streaming")
+    db.session.add(reply)
+    conversation.updated_at = utcnow()
+    db.session.commit()
+    return Turn(conversation.id, conversation.public_id, reply.id, question, history, earlier)
+
+
+# -- stopping ----------------------------------------------------------------------------
+
+_stops: dict[int, threading.Event] = {}
+_stops_lock = threading.Lock()
+
+
+def request_stop(owner: str, public_id: str) -> bool:
+    """Stop the answer being written in `public_id`, if this process is writing it.
+    (Closing the stream stops it in any process; this is for clients that cannot.)"""
+    conversation = find_conversation(owner, public_id)
+    if conversation is None:
+        return False
+    with _stops_lock:
+        flags = [
+            _stops[m.id]
+            for m in conversation.messages
+            if m.status == MessageStatus.STREAMING and m.id in _stops
+        ]
+    for flag in flags:
+        flag.set()
+    return bool(flags)
+
+
+# -- running a turn ----------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    status: MessageStatus = MessageStatus.COMPLETE
+    notice: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cited: list[int] = field(default_factory=list)
+
+
+def _facts(products: list[Product]) -> dict[int, ProductFacts]:
+    return {
+        p.id: ProductFacts(p.id, p.name, p.price, url_for("catalog.product", key=p.slug))
+        for p in products
+    }
+
+
+def search_only_reply(retrieval: Retrieval) -> str:
+    """What the assistant says without a model: the search's own results."""
+    subject = retrieval.query or (
+        retrieval.constraints.category.name if retrieval.constraints.category else ""
+    )
+    about = f" matching “{subject}”" if subject else ""
+    if not retrieval.products:
+        return f"I couldn't find products{about}. Try other words, or browse the categories."
+    lines = [f"Here are products{about}:", ""]
+    # References, like the model's: the guard turns them into the shop's links.
+    lines += [f"- [P{product.id}] — {money(product.price)}" for product in retrieval.products]
+    return "\n".join(lines)
+
+
+def _budget_left() -> bool:
+    return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
+
+
+def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]:
+    """The answer's events; the answer is saved however iteration ends (including the
+    caller closing the generator: the shopper stopped it or went away)."""
+    retrieval = retrieve(turn.question, turn.earlier_question)
+    products = retrieval.products
+    allowed = amounts_in(turn.question)
+    guard = ReplyGuard(_facts(products), allowed)
+    outcome = _Outcome()
+    stop = threading.Event()
+    with _stops_lock:
+        _stops[turn.reply_id] = stop
+    stream: ChatStream | None = None
+    messages = build_messages(turn.history, turn.question, products)
+    try:
+        if not _budget_left():
+            raise _Limited("The assistant has used today's budget: this is a search-only answer.")
+        db.session.commit()  # no transaction stays open while the model writes
+        try:
+            stream = ai_client().stream(
+                "chat",
+                messages,
+                who=who,
+                max_tokens=current_app.config["SHOPAI_CHAT_MAX_REPLY_TOKENS"],
+                temperature=0.3,
+            )
+        except AIError as exc:
+            raise _Limited(
+                "The assistant model is unavailable right now: this is a search-only answer."
+            ) from exc
+        try:
+            for event in stream:
+                if isinstance(event, TextDelta):
+                    shown = guard.feed(event.text)
+                    yield Token(shown) if shown else Waiting()
+                if stop.is_set():
+                    outcome.status = MessageStatus.STOPPED
+                    break
+        except AIError:
+            outcome.status = MessageStatus.FAILED
+            outcome.notice = "The answer was cut off. Try asking again."
+            yield Error(outcome.notice)
+        if rest := guard.finish():
+            yield Token(rest)
+    except _Limited as limited:
+        outcome.status = MessageStatus.LIMITED
+        outcome.notice = limited.notice
+        text = search_only_reply(retrieval)
+        guard = ReplyGuard(_facts(products), allowed)
+        guard.feed(text)
+        guard.finish()
+        yield Token(guard.text)
+    except GeneratorExit:
+        outcome.status = MessageStatus.STOPPED
+        raise
+    finally:
+        with _stops_lock:
+            _stops.pop(turn.reply_id, None)
+        if stream is not None:
+            stream.close()  # cancels generation upstream if it is still running
+            usage = stream.usage
+            outcome.prompt_tokens = usage.prompt_tokens if usage else estimate_tokens(messages)
+            outcome.completion_tokens = (
+                usage.completion_tokens if usage else estimate_tokens([{"content": guard.text}])
+            )
+        outcome.cited = guard.cited or [p.id for p in products[:CARDS]]
+        reply = _save(turn, guard.text, outcome)
+    cards = cards_for(outcome.cited)
+    yield Products(cards)
+    html = str(render_reply(reply.content))
+    yield Done(turn.public_id, reply.id, outcome.status, reply.content, html, outcome.notice, cards)
+
+
+class _Limited(Exception):
+    def __init__(self, notice: str) -> None:
+        super().__init__(notice)
+        self.notice = notice
+
+
+def _save(turn: Turn, text: str, outcome: _Outcome) -> ChatMessage:
+    db.session.rollback()  # whatever the turn left half-done; the answer is what counts
+    reply = db.session.get(ChatMessage, turn.reply_id)
+    conversation = db.session.get(Conversation, turn.conversation_id)
+    assert reply is not None and conversation is not None
+    reply.content = text
+    reply.status = outcome.status
+    reply.product_ids = outcome.cited
+    reply.prompt_tokens = outcome.prompt_tokens
+    reply.completion_tokens = outcome.completion_tokens
+    conversation.tokens_used += outcome.prompt_tokens + outcome.completion_tokens
+    conversation.updated_at = utcnow()
+    db.session.commit()
+    return reply
+
+
+def answer(turn: Turn, who: str | None = None) -> Done:
+    """A whole turn at once (JSON clients, the cookbook's /chat-gpt)."""
+    done = None
+    for event in run_turn(turn, who):
+        if isinstance(event, Done):
+            done = event
+    assert done is not None
+    return done
+
+
+# -- ratings and housekeeping ------------------------------------------------------------
+
+
+def rate(owner: str, message_id: int, rating: int) -> ChatMessage | None:
+    """The shopper's thumbs up (1), down (-1) or neither (0) on one of their answers."""
+    message = db.session.scalar(
+        select(ChatMessage)
+        .join(Conversation)
+        .where(
+            ChatMessage.id == message_id,
+            ChatMessage.role == "assistant",
+            Conversation.owner == owner,
+        )
+    )
+    if message is None or message.status == MessageStatus.STREAMING:
+        return None
+    message.rating = rating or None
+    message.rated_at = utcnow() if rating else None
+    db.session.commit()
+    return message
+
+
+def expire_conversations(older_than: timedelta) -> int:
+    """Delete conversations untouched for `older_than`; returns how many."""
+    cutoff = utcnow() - older_than
+    ids = list(db.session.scalars(select(Conversation.id).where(Conversation.updated_at < cutoff)))
+    if ids:
+        db.session.execute(delete(ChatMessage).where(ChatMessage.conversation_id.in_(ids)))
+        db.session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+    db.session.commit()
+    return len(ids)

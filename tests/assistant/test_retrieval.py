@@ -1,0 +1,71 @@
+"""Each turn is grounded in a catalog search: constraints from the question, meaning too."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from shopai.assistant.retrieval import parse_constraints, retrieve
+
+
+@pytest.mark.parametrize(
+    ("question", "low", "high"),
+    [
+        ("headphones under $500", None, Decimal(500)),
+        ("a laptop below 1,000 dollars", None, Decimal(1000)),
+        ("something over $100", Decimal(100), None),
+        ("between $100 and $300 please", Decimal(100), Decimal(300)),
+        ("speakers $50-$80", Decimal(50), Decimal(80)),
+        ("500元以下的耳机", None, Decimal(500)),
+        ("不超过300元的音箱", None, Decimal(300)),
+        ("耳机 1000元以上", Decimal(1000), None),
+        ("a laptop under 1.5k", None, Decimal(1500)),
+        ("the WH-1000XM5 headphones", None, None),
+    ],
+)
+def test_price_limits_are_read_from_the_question(shop, question, low, high):
+    constraints, _ = parse_constraints(question)
+    assert (constraints.min_price, constraints.max_price) == (low, high)
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        ("cheap headphones", "Headphones"),
+        ("便宜的耳机", "Headphones"),
+        ("a laptop for college", "Laptops"),
+        ("笔记本电脑", "Laptops"),
+        ("anything nice", None),
+    ],
+)
+def test_a_category_is_read_from_the_question(shop, question, category):
+    constraints, _ = parse_constraints(question)
+    assert (constraints.category.name if constraints.category else None) == category
+
+
+def test_question_words_leave_the_search_words(shop):
+    _, words = parse_constraints("Can you recommend some cheap headphones under $100?")
+    assert words == "headphones"
+
+
+def names(question: str, earlier: str | None = None) -> list[str]:
+    return [p.name for p in retrieve(question, earlier).products]
+
+
+def test_retrieval_finds_by_meaning(shop):
+    assert names("something to listen to music on the train")[0].startswith("Kestrel")
+
+
+def test_retrieval_applies_the_price_limit(shop):
+    assert names("headphones under $100") == ["Kestrel Buds Mini"]
+
+
+def test_cheap_in_chinese_orders_the_category_by_price(shop):
+    assert names("便宜的耳机") == ["Kestrel Buds Mini", "Kestrel K7 Wireless Headphones"]
+
+
+def test_a_follow_up_is_searched_with_the_previous_question(shop):
+    assert names("any cheaper ones under $500?", earlier="a laptop for college") == [
+        "Norvik Edu 11 Student Laptop"
+    ]
