@@ -79,9 +79,13 @@ def test_the_model_is_given_the_retrieved_products_as_data(shopper, fake_ai):
     ask(shopper, "something to listen to music on the train")
     sent = fake_ai.requests_to("/chat/completions")[-1].body["messages"]
     assert sent[0] == {"role": "system", "content": SYSTEM_PROMPT}
-    data = [json.loads(line) for line in sent[-1]["content"].split("\n") if line.startswith("{")]
-    assert any(item["name"].startswith("Kestrel") for item in data)
-    assert all(item["ref"].startswith("P") and item["price"].startswith("$") for item in data)
+    listed, question = sent[-1]["content"].split("\n\n")
+    assert question == "Shopper: something to listen to music on the train"
+    buds = product("Kestrel Buds Mini")
+    assert listed.splitlines()[1:] == [
+        f"[P{buds.id}] Kestrel Buds Mini — $59.00 — Headphones. "
+        "Tiny true wireless earbuds for running and commuting."
+    ]
 
 
 def test_without_citations_the_best_matches_are_shown(shopper, fake_ai):
@@ -318,7 +322,10 @@ def test_chat_gpt_answers_the_books_form_post(shopper, fake_ai):
     fake_ai.reply_chat("Hello! How can I help?")
     response = shopper.post("/chat-gpt", data={"msg": "hi"})
     assert response.status_code == 200
-    assert response.get_json() == {"message": "Hello! How can I help?"}
+    assert response.get_json() == {
+        "message": "<p>Hello! How can I help?</p>\n",
+        "text": "Hello! How can I help?",
+    }
     assert shopper.get("/chat-gpt").status_code == 200
 
 
@@ -434,3 +441,75 @@ def test_every_state_change_needs_the_csrf_token(csrf_shop, fake_ai, path, kwarg
     ok = client.post(path, headers={"X-CSRFToken": token}, **kwargs)
     assert ok.status_code in (200, 404)  # 404: no such answer to rate, but past CSRF
     assert fake_ai.requests_to("/chat/completions") == [] or path in ("/api/chat", "/chat-gpt")
+
+
+# -- review regressions -------------------------------------------------------------------
+
+
+def test_a_failure_before_the_model_is_saved_and_frees_the_shopper(shopper, fake_ai, monkeypatch):
+    from shopai.assistant import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("search index unavailable")
+
+    monkeypatch.setattr(services, "retrieve", broken)
+    reply = ask(shopper, "headphones")
+    assert reply["status"] == "failed" and "went wrong" in reply["notice"]
+    monkeypatch.undo()
+    fake_ai.reply_chat("ok")
+    again = ask(shopper, "headphones", conversation_id=reply["conversation_id"])
+    assert again["status"] == "complete"  # not locked out by a dead answer
+
+
+def test_a_conversation_is_answered_one_message_at_a_time(shop):
+    from shopai.assistant.services import ChatRefused, begin_turn
+
+    first = begin_turn("owner-hash", None, "headphones")
+    with pytest.raises(ChatRefused) as refused:
+        begin_turn("owner-hash", first.public_id, "laptops")
+    assert refused.value.status == 429
+    with pytest.raises(ChatRefused):
+        begin_turn("owner-hash", None, "laptops")  # nor in another conversation
+
+
+def test_a_model_silent_past_its_timeout_gives_a_search_only_answer(app_config, fake_ai):
+    config = {**app_config, "SHOPAI_AI": chat_settings(fake_ai, SHOPAI_CHAT_TIMEOUT="1")}
+    for shop in running(config):
+        make_product("Boomcan Go Bluetooth Speaker", "79.00", make_category("Speakers"))
+        fake_ai.reply_stream(["", "too late"], chunk_delay=3)
+        reply = ask(shop.test_client(), "speaker")
+        assert reply["status"] == "limited" and "search-only" in reply["notice"]
+        assert "Boomcan Go Bluetooth Speaker" in reply["message"]
+
+
+def test_the_session_limit_is_shared_by_the_api_and_the_cookbook_endpoint(limited_shop, fake_ai):
+    client = limited_shop.test_client()
+    fake_ai.reply_chat("ok")
+    assert client.post("/api/chat", json={"message": "speaker"}).status_code == 200
+    fake_ai.reply_chat("ok")
+    assert client.post("/chat-gpt", data={"msg": "speaker"}).status_code == 200
+    assert client.post("/chat-gpt", data={"msg": "speaker"}).status_code == 429
+    assert client.post("/api/chat", json={"message": "speaker"}).status_code == 429
+
+
+def test_the_per_address_limit_counts_every_session(app_config, fake_ai):
+    config = {
+        **app_config,
+        "SHOPAI_AI": chat_settings(fake_ai),
+        "RATELIMIT_ENABLED": True,
+        "SHOPAI_CHAT_RATE_LIMIT": "2 per minute",
+    }
+    for shop in running(config):
+        for _ in range(2):
+            fake_ai.reply_chat("ok")
+            assert shop.test_client().post("/api/chat", json={"message": "x"}).status_code == 200
+        refused = shop.test_client().post("/api/chat", json={"message": "x"})
+        assert refused.status_code == 429 and "too fast" in refused.get_json()["error"]["message"]
+
+
+def test_signing_out_forgets_the_conversation(shop, fake_ai, admin_client_for):
+    fake_ai.reply_chat("ok")
+    ask(admin_client_for, "my order for laptops")
+    assert admin_client_for.get("/api/chat").get_json()["messages"]
+    admin_client_for.post("/logout")
+    assert admin_client_for.get("/api/chat").get_json()["messages"] == []

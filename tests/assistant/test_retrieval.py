@@ -22,6 +22,14 @@ from shopai.assistant.retrieval import parse_constraints, retrieve
         ("耳机 1000元以上", Decimal(1000), None),
         ("a laptop under 1.5k", None, Decimal(1500)),
         ("the WH-1000XM5 headphones", None, None),
+        ("headphones under USD 200", None, Decimal(200)),
+        ("from $300", Decimal(300), None),
+        # sizes, years and model numbers are not prices
+        ("headphones from 2024", None, None),
+        ("iPhone 14-15 case", None, None),
+        ("TV over 55 inches under $900", None, Decimal(900)),
+        ("SSD up to 2TB", None, None),
+        ("a battery over 20000mAh", None, None),
     ],
 )
 def test_price_limits_are_read_from_the_question(shop, question, low, high):

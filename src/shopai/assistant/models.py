@@ -37,6 +37,8 @@ class Conversation(Model):
     owner: Mapped[str] = mapped_column(String(OWNER_HASH_CHARS), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_CHARS), default="")
     tokens_used: Mapped[int] = mapped_column(default=0)
+    # Set while an answer is being written (until when it may take): one at a time.
+    answering_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 

@@ -22,25 +22,44 @@ from ..search.services import SearchFilters, search_products
 CANDIDATES = 5  # products handed to the model: enough to choose, small enough to be fast
 POOL = 20  # ranked by relevance before "cheapest first" reorders them
 
-_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(k\b)?"
-_CURRENCY = r"(?:us\s*)?[$¥￥€£]?\s*"
+# A number that is not followed by a unit of something else: "2TB", "55 inches",
+# "30 hours", "2024" after "from" are sizes and years, not prices.
+_NOT_A_PRICE_UNIT = (
+    r"(?!\s*(?:tb|gb|mb|inch|inches|in\b|\"|hours?|hrs?|h\b|mah|wh\b|w\b|watts?|hz|mm|cm"
+    r"|m\b|years?|yrs?|months?|days?|ft|mp\b|fps|%|-inch|nits|g\b|kg|lbs?|oz|寸|英寸|小时|年))"
+)
+_NUMBER = (
+    rf"(\d{{1,3}}(?:,\d{{3}})+|\d+)(?![\d,])(?:\.(\d{{1,2}}))?(?![\d.]){_NOT_A_PRICE_UNIT}\s*(k\b)?"
+)
+_CURRENCY = r"(?:(?:us\s*)?[$¥￥€£]|usd|rmb|cny|eur)?\s*"
 _UNIT = r"\s*(?:dollars?|bucks|usd|元|块钱?|美元|刀)?"
+# A currency sign or word somewhere in the phrase: needed where a bare number is too
+# often something else ("from 2024", "iPhone 14-15").
+_MARKER = re.compile(r"[$¥￥€£]|usd|rmb|cny|eur|dollar|buck|元|块|美元|刀", re.IGNORECASE)
 _MAX_PATTERNS = (
-    r"\b(?:under|below|less than|cheaper than|up to|at most|max(?:imum)?|no more than|within)"
-    rf"\s+{_CURRENCY}{_NUMBER}{_UNIT}",
-    rf"(?:低于|少于|不超过|不到|便宜于|小于)\s*{_CURRENCY}{_NUMBER}{_UNIT}",
-    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以下|以内|之内|或更少)",
-    rf"<\s*{_CURRENCY}{_NUMBER}",
+    (
+        r"\b(?:under|below|less than|cheaper than|up to|at most|max(?:imum)?|no more than|within)"
+        rf"\s+{_CURRENCY}{_NUMBER}{_UNIT}",
+        False,
+    ),
+    (rf"(?:低于|少于|不超过|不到|便宜于|小于)\s*{_CURRENCY}{_NUMBER}{_UNIT}", False),
+    (rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以下|以内|之内|或更少)", False),
+    (rf"<\s*{_CURRENCY}{_NUMBER}", False),
 )
 _MIN_PATTERNS = (
-    rf"\b(?:over|above|more than|at least|from|starting at)\s+{_CURRENCY}{_NUMBER}{_UNIT}",
-    rf"(?:高于|超过|不低于|至少)\s*{_CURRENCY}{_NUMBER}{_UNIT}",
-    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以上|或更多)",
-    rf">\s*{_CURRENCY}{_NUMBER}",
+    (rf"\b(?:over|above|more than|at least)\s+{_CURRENCY}{_NUMBER}{_UNIT}", False),
+    (rf"\b(?:from|starting at)\s+{_CURRENCY}{_NUMBER}{_UNIT}", True),
+    (rf"(?:高于|超过|不低于|至少)\s*{_CURRENCY}{_NUMBER}{_UNIT}", False),
+    (rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:以上|或更多)", False),
+    (rf">\s*{_CURRENCY}{_NUMBER}", False),
 )
 _BETWEEN_PATTERNS = (
-    rf"\bbetween\s+{_CURRENCY}{_NUMBER}{_UNIT}\s+and\s+{_CURRENCY}{_NUMBER}{_UNIT}",
-    rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:-|\u2013|to|到|至)\s*{_CURRENCY}{_NUMBER}{_UNIT}(?=\s|$|[^\w.])",
+    (rf"\bbetween\s+{_CURRENCY}{_NUMBER}{_UNIT}\s+and\s+{_CURRENCY}{_NUMBER}{_UNIT}", False),
+    (
+        rf"{_CURRENCY}{_NUMBER}{_UNIT}\s*(?:-|\u2013|to|到|至)\s*{_CURRENCY}{_NUMBER}{_UNIT}"
+        r"(?=\s|$|[^\w.])",
+        True,
+    ),
 )
 CHEAP_WORDS = (
     "cheap",
@@ -174,11 +193,13 @@ def _amount(whole: str, cents: str | None, thousands: str | None) -> Decimal | N
     return value * 1000 if thousands else value
 
 
-def _take(patterns: tuple[str, ...], text: str) -> tuple[list[Decimal], str]:
-    """The amounts the first matching pattern names, and the text without that phrase."""
-    for pattern in patterns:
-        match = re.search(pattern, text, re.IGNORECASE)
-        if match:
+def _take(patterns: tuple[tuple[str, bool], ...], text: str) -> tuple[list[Decimal], str]:
+    """The amounts the first matching pattern names, and the text without that phrase.
+    A pattern marked as needing a marker only counts with a currency sign or word."""
+    for pattern, needs_marker in patterns:
+        for match in re.finditer(pattern, text, re.IGNORECASE):
+            if needs_marker and not _MARKER.search(match.group(0)):
+                continue
             groups = match.groups()
             amounts = [
                 amount

@@ -16,18 +16,20 @@ No database transaction stays open while the model writes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, cast
 
 from flask import current_app, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from ..ai.client import ChatStream, estimate_tokens
 from ..ai.errors import AIError
-from ..ai.types import TextDelta
+from ..ai.types import Message, TextDelta
 from ..ai_service import ai_client
 from ..catalog.models import Product
 from ..db_types import utcnow
@@ -40,8 +42,10 @@ from .prompt import build_messages
 from .render import render_reply
 from .retrieval import Retrieval, retrieve
 
+log = logging.getLogger(__name__)
+
 CARDS = 3  # cards shown when the model cites none of the products it was given
-STREAM_GRACE = timedelta(seconds=30)  # past the chat timeout, a "streaming" answer is dead
+STREAM_GRACE = timedelta(seconds=30)  # past the chat timeout, an answer being written is dead
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 
 
@@ -166,23 +170,37 @@ def clean_message(text: object) -> str:
     return text
 
 
+def _answer_deadline() -> timedelta:
+    """How long an answer may take: after that, a claim is stale (its process died)."""
+    return timedelta(seconds=current_app.config["SHOPAI_AI"].feature("chat").timeout) + STREAM_GRACE
+
+
 def _answering(owner: str) -> bool:
-    """Whether this shopper has an answer being written (in any process)."""
-    timeout = current_app.config["SHOPAI_AI"].feature("chat").timeout
-    since = utcnow() - timedelta(seconds=timeout) - STREAM_GRACE
+    """Whether this shopper has an answer being written in any conversation, any process."""
     return (
         db.session.scalar(
-            select(ChatMessage.id)
-            .join(Conversation)
-            .where(
-                Conversation.owner == owner,
-                ChatMessage.status == MessageStatus.STREAMING,
-                ChatMessage.created_at >= since,
-            )
+            select(Conversation.id)
+            .where(Conversation.owner == owner, Conversation.answering_until > utcnow())
             .limit(1)
         )
         is not None
     )
+
+
+def _claim(conversation: Conversation) -> bool:
+    """Mark the conversation as being answered, atomically: of two messages sent at
+    once, one gets the answer and the other a refusal."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation.id,
+            or_(Conversation.answering_until.is_(None), Conversation.answering_until <= now),
+        )
+        .values(answering_until=now + _answer_deadline())
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], claimed).rowcount == 1
 
 
 def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
@@ -191,19 +209,24 @@ def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
     conversation = find_conversation(owner, public_id)
     if public_id and conversation is None:
         raise ChatRefused(404, "That conversation is gone. Start a new one.")
+    busy = ChatRefused(429, "The assistant is still answering your last message. Wait, or stop it.")
+    if _answering(owner):
+        raise busy
     if conversation is None:
         conversation = Conversation(
-            public_id=secrets.token_urlsafe(16), owner=owner, title=question[:TITLE_CHARS]
+            public_id=secrets.token_urlsafe(16),
+            owner=owner,
+            title=question[:TITLE_CHARS],
+            answering_until=utcnow() + _answer_deadline(),
         )
         db.session.add(conversation)
     elif conversation.tokens_used >= current_app.config["SHOPAI_CHAT_CONVERSATION_TOKENS"]:
         raise ChatRefused(
             429, "This conversation has reached its length limit. Start a new conversation."
         )
-    if _answering(owner):
-        raise ChatRefused(
-            429, "The assistant is still answering your last message. Wait, or stop it."
-        )
+    elif not _claim(conversation):
+        db.session.rollback()
+        raise busy
     history = [
         (m.role, m.content)
         for m in conversation.messages
@@ -278,60 +301,76 @@ def _budget_left() -> bool:
     return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
 
+UNAVAILABLE = "The assistant model is unavailable right now: this is a search-only answer."
+BUDGET_SPENT = "The assistant has used today's budget: this is a search-only answer."
+CUT_OFF = "The answer was cut off. Try asking again."
+BROKEN = "Something went wrong while answering. Try asking again."
+
+
 def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]:
     """The answer's events; the answer is saved however iteration ends (including the
     caller closing the generator: the shopper stopped it or went away)."""
-    retrieval = retrieve(turn.question, turn.earlier_question)
-    products = retrieval.products
-    allowed = amounts_in(turn.question)
-    guard = ReplyGuard(_facts(products), allowed)
     outcome = _Outcome()
     stop = threading.Event()
     with _stops_lock:
         _stops[turn.reply_id] = stop
     stream: ChatStream | None = None
-    messages = build_messages(turn.history, turn.question, products)
+    products: list[Product] = []
+    guard = ReplyGuard({}, set())
+    messages: list[Message] = []
     try:
-        if not _budget_left():
-            raise _Limited("The assistant has used today's budget: this is a search-only answer.")
-        db.session.commit()  # no transaction stays open while the model writes
-        try:
-            stream = ai_client().stream(
-                "chat",
-                messages,
-                who=who,
-                max_tokens=current_app.config["SHOPAI_CHAT_MAX_REPLY_TOKENS"],
-                temperature=0.3,
-            )
-        except AIError as exc:
-            raise _Limited(
-                "The assistant model is unavailable right now: this is a search-only answer."
-            ) from exc
-        try:
-            for event in stream:
-                if isinstance(event, TextDelta):
-                    shown = guard.feed(event.text)
-                    yield Token(shown) if shown else Waiting()
-                if stop.is_set():
-                    outcome.status = MessageStatus.STOPPED
-                    break
-        except AIError:
-            outcome.status = MessageStatus.FAILED
-            outcome.notice = "The answer was cut off. Try asking again."
-            yield Error(outcome.notice)
-        if rest := guard.finish():
-            yield Token(rest)
-    except _Limited as limited:
-        outcome.status = MessageStatus.LIMITED
-        outcome.notice = limited.notice
-        text = search_only_reply(retrieval)
+        retrieval = retrieve(turn.question, turn.earlier_question)
+        products = retrieval.products
+        allowed = amounts_in(turn.question)
         guard = ReplyGuard(_facts(products), allowed)
-        guard.feed(text)
-        guard.finish()
-        yield Token(guard.text)
+        messages = build_messages(turn.history, turn.question, products)
+        try:
+            if not _budget_left():
+                raise _Limited(BUDGET_SPENT)
+            db.session.commit()  # no transaction stays open while the model writes
+            try:
+                stream = ai_client().stream(
+                    "chat",
+                    messages,
+                    who=who,
+                    max_tokens=current_app.config["SHOPAI_CHAT_MAX_REPLY_TOKENS"],
+                    temperature=0.3,
+                )
+            except AIError as exc:
+                raise _Limited(UNAVAILABLE) from exc
+            wrote = False
+            try:
+                for event in stream:
+                    if isinstance(event, TextDelta):
+                        wrote = wrote or bool(event.text.strip())
+                        shown = guard.feed(event.text)
+                        yield Token(shown) if shown else Waiting()
+                    if stop.is_set():
+                        outcome.status = MessageStatus.STOPPED
+                        break
+            except AIError as exc:
+                if not wrote:  # timed out or failed before a word: answer from the search
+                    raise _Limited(UNAVAILABLE) from exc
+                outcome.status = MessageStatus.FAILED
+                outcome.notice = CUT_OFF
+                yield Error(CUT_OFF)
+            if rest := guard.finish():
+                yield Token(rest)
+        except _Limited as limited:
+            outcome.status = MessageStatus.LIMITED
+            outcome.notice = limited.notice
+            guard = ReplyGuard(_facts(products), allowed)
+            guard.feed(search_only_reply(retrieval))
+            guard.finish()
+            yield Token(guard.text)
     except GeneratorExit:
         outcome.status = MessageStatus.STOPPED
         raise
+    except Exception:
+        log.exception("assistant: answer %s failed", turn.reply_id)
+        outcome.status = MessageStatus.FAILED
+        outcome.notice = BROKEN
+        yield Error(BROKEN)
     finally:
         with _stops_lock:
             _stops.pop(turn.reply_id, None)
@@ -368,6 +407,7 @@ def _save(turn: Turn, text: str, outcome: _Outcome) -> ChatMessage:
     reply.completion_tokens = outcome.completion_tokens
     conversation.tokens_used += outcome.prompt_tokens + outcome.completion_tokens
     conversation.updated_at = utcnow()
+    conversation.answering_until = None
     db.session.commit()
     return reply
 

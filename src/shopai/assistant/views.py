@@ -162,9 +162,22 @@ def current_conversation() -> Response:
     return response
 
 
+# One budget for every way of sending a message (the API and the cookbook's endpoint).
+per_address = limiter.shared_limit(
+    _chat_limit, scope="chat", methods=["POST"], error_message=RATE_LIMITED
+)
+per_session = limiter.shared_limit(
+    _session_limit,
+    scope="chat-session",
+    key_func=_session_key,
+    methods=["POST"],
+    error_message=RATE_LIMITED,
+)
+
+
 @bp.post("/api/chat")
-@limiter.limit(_chat_limit, error_message=RATE_LIMITED)
-@limiter.limit(_session_limit, key_func=_session_key, error_message=RATE_LIMITED)
+@per_address
+@per_session
 def chat() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -230,11 +243,13 @@ def rate_answer(message_id: int) -> Response:
 
 
 @bp.route("/chat-gpt", methods=["GET", "POST"])
-@limiter.limit(_chat_limit, methods=["POST"], error_message=RATE_LIMITED)
-@limiter.limit(_session_limit, key_func=_session_key, methods=["POST"], error_message=RATE_LIMITED)
+@per_address
+@per_session
 def chat_gpt() -> Response | str:
     """The cookbook's endpoint: POST form field `msg`, reply `{"message": ...}`; the
-    answer is grounded, checked and stored like any other."""
+    answer is grounded, checked and stored like any other. The book's page appends
+    `message` to the page as HTML, so it is the answer's sanitized HTML (the markdown
+    is in `text`)."""
     if request.method == "GET":
         return render_template("assistant/page.html")
     slots = _answer_slots()
@@ -249,7 +264,7 @@ def chat_gpt() -> Response | str:
         return _refused(refusal)
     finally:
         slots.release()
-    return jsonify(message=done.text)
+    return jsonify(message=done.html, text=done.text)
 
 
 @bp.get("/admin/assistant")

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
@@ -59,6 +68,7 @@ def logout() -> Response:
     logout_user()
     if user is not None:
         sign_out_everywhere(user)
+    session.clear()  # and whatever else this browser kept, such as assistant conversations
     flash("Signed out.", "info")
     return redirect(url_for("catalog.home"))
 

@@ -22,6 +22,7 @@ def upgrade():
         sa.Column("owner", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=120), nullable=False),
         sa.Column("tokens_used", sa.Integer(), nullable=False),
+        sa.Column("answering_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation")),
@@ -29,6 +30,7 @@ def upgrade():
     )
     op.create_index("ix_conversation_owner", "conversation", ["owner"])
     op.create_index("ix_conversation_updated_at", "conversation", ["updated_at"])
+    op.create_index("ix_conversation_answering_until", "conversation", ["answering_until"])
     op.create_table(
         "chat_message",
         sa.Column("id", sa.Integer(), nullable=False),
