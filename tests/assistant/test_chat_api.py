@@ -513,3 +513,11 @@ def test_signing_out_forgets_the_conversation(shop, fake_ai, admin_client_for):
     assert admin_client_for.get("/api/chat").get_json()["messages"]
     admin_client_for.post("/logout")
     assert admin_client_for.get("/api/chat").get_json()["messages"] == []
+
+
+def test_the_model_is_asked_not_to_loop_or_run_on(shopper, fake_ai):
+    fake_ai.reply_chat("ok")
+    ask(shopper, "a speaker")
+    body = fake_ai.requests_to("/chat/completions")[-1].body
+    assert body["frequency_penalty"] > 0 and "\nShopper:" in body["stop"]
+    assert body["stream"] is True and body["max_completion_tokens"] == 300

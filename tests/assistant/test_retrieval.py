@@ -77,3 +77,7 @@ def test_a_follow_up_is_searched_with_the_previous_question(shop):
     assert names("any cheaper ones under $500?", earlier="a laptop for college") == [
         "Norvik Edu 11 Student Laptop"
     ]
+
+
+def test_a_chinese_question_finds_an_english_catalog_through_the_glossary(shop):
+    assert names("推荐一款降噪耳机")[0] == "Kestrel K7 Wireless Headphones"

@@ -309,10 +309,15 @@ class AIClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         tools: list[dict[str, Any]] | None = None,
+        frequency_penalty: float | None = None,
+        stop: list[str] | None = None,
     ) -> ChatStream:
         """Open a streamed reply; reading it stays within the feature's time budget.
         Retries cover opening the stream, never a stream already delivering text
-        (the shopper would see it twice)."""
+        (the shopper would see it twice). `frequency_penalty` and `stop` are the
+        OpenAI parameters (llama.cpp's server takes them too): small models loop
+        without the first and run on into an imitation of their prompt without the
+        second."""
         settings = self.settings.feature(feature)
         started = time.perf_counter()
         try:
@@ -325,6 +330,8 @@ class AIClient:
                     max_tokens=max_tokens,
                     temperature=temperature,
                     tools=tools,
+                    frequency_penalty=frequency_penalty,
+                    stop=stop,
                 ),
                 timeout=settings.timeout,
                 max_retries=settings.max_retries,
@@ -467,7 +474,14 @@ class AIClient:
             return images
 
         def call(backend: OpenAIBackend, remaining: float) -> tuple[list[bytes | str], Usage]:
-            results = backend.images(feature.model, prompt, size=size, n=n, timeout=remaining)
+            results = backend.images(
+                feature.model,
+                prompt,
+                size=size,
+                n=n,
+                timeout=remaining,
+                max_bytes=self.settings.download_max_bytes,
+            )
             return results, Usage(images=len(results))
 
         deadline = time.monotonic() + feature.timeout

@@ -292,12 +292,18 @@ class OpenAIBackend:
         max_tokens: int | None = None,
         temperature: float | None = None,
         tools: list[dict[str, Any]] | None = None,
+        frequency_penalty: float | None = None,
+        stop: list[str] | None = None,
     ) -> Any:
         """Open the SSE stream; reading it (`iter_stream`) stays within the same budget."""
         options = _generation_options(max_tokens, temperature)
         options["stream_options"] = {"include_usage": True}
         if tools:
             options["tools"] = tools
+        if frequency_penalty:
+            options["frequency_penalty"] = frequency_penalty
+        if stop:
+            options["stop"] = stop
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             return self._with_timeout(timeout).chat.completions.create(
                 model=model, messages=_sdk_messages(messages), stream=True, **options
@@ -343,10 +349,11 @@ class OpenAIBackend:
             return vectors, reply.usage.prompt_tokens if reply.usage else 0
 
     def images(
-        self, model: str, prompt: str, *, size: str, n: int, timeout: float
+        self, model: str, prompt: str, *, size: str, n: int, timeout: float, max_bytes: int
     ) -> list[bytes | str]:
         """Each image as bytes (base64 replies) or as a URL still to download: downloading
-        is the caller's separate, non-retried step, since the images are already paid for."""
+        is the caller's separate, non-retried step, since the images are already paid for.
+        An inline image over `max_bytes` is refused before it is decoded."""
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
                 self._with_timeout(timeout).images.generate(
@@ -361,6 +368,10 @@ class OpenAIBackend:
             images: list[bytes | str] = []
             for item in items:
                 if item.b64_json:
+                    if len(item.b64_json) > (max_bytes * 4) // 3 + 4:
+                        raise AIBadResponse(
+                            f"{self.label} sent an image over {max_bytes // (1024 * 1024)} MB"
+                        )
                     try:
                         images.append(base64.b64decode(item.b64_json, validate=True))
                     except binascii.Error as exc:

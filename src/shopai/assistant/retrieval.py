@@ -144,6 +144,29 @@ CJK_FILLER = (
     "呢",
     "请",
 )
+# Chinese shopping words and their English, for a Chinese question about a catalog
+# written in English (the embeddings model reads English only). Tried after the
+# Chinese words themselves, which find products named in Chinese.
+CJK_GLOSSARY: dict[str, str] = {
+    "降噪": "noise cancelling",
+    "无线": "wireless",
+    "蓝牙": "bluetooth",
+    "游戏": "gaming",
+    "电竞": "gaming",
+    "运动": "sport",
+    "学生": "student",
+    "便携": "portable",
+    "儿童": "kids",
+    "防水": "waterproof",
+    "机械": "mechanical",
+    "轻薄": "thin light",
+    "充电": "charging",
+    "快充": "fast charger",
+    "智能": "smart",
+    "头戴": "over-ear",
+    "入耳": "in-ear",
+    "摄影": "photo",
+}
 # Chinese names of the demo catalog's categories (a shop with Chinese category names
 # is matched on the names themselves).
 CATEGORY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -266,12 +289,15 @@ def _search(query: str, constraints: Constraints) -> list[Product]:
     return list(search_products(filters, 1, POOL).items)
 
 
-def _names_a_product(words: str, constraints: Constraints) -> bool:
-    """Whether the best match, in any category, has every searched word in its name."""
-    if not words:
-        return False
-    best = _search(words, replace(constraints, category=None))[:1]
-    return bool(best) and all(word in best[0].name.casefold() for word in words.split())
+def _in_english(words: str) -> str:
+    """The glossary's English for the Chinese words in `words`, and nothing else
+    (empty, so no search, for a question without any)."""
+    return " ".join(english for chinese, english in CJK_GLOSSARY.items() if chinese in words)
+
+
+def _names_all(words: str, product: Product) -> bool:
+    name = product.name.casefold()
+    return all(word in name for word in words.split())
 
 
 def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
@@ -292,12 +318,20 @@ def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
             max_price=constraints.max_price or earlier.max_price,
             phrase=earlier.phrase,
         )
-    if constraints.category is not None and _names_a_product(words, constraints):
-        # "shady earbuds" names a product: its category wins over the one "earbuds" suggests.
-        constraints = replace(constraints, category=None)
-    # The words alone first (full-text wants every word); the whole phrase when they
-    # find nothing, since "something to listen to music on the train" is all meaning.
-    products = _search(words, constraints) or _search(constraints.phrase, constraints)
+    products: list[Product] = []
+    if constraints.category is not None and words:
+        anywhere = _search(words, replace(constraints, category=None))
+        if anywhere and _names_all(words, anywhere[0]):
+            # "shady earbuds" names a product: its category wins over the one
+            # "earbuds" suggests (and this search already found it).
+            constraints, products = replace(constraints, category=None), anywhere
+    # The words alone first (full-text wants every word), their English, then the whole
+    # phrase, since "something to listen to music on the train" is all meaning.
+    for query in (words, _in_english(words), constraints.phrase):
+        if products:
+            break
+        if query:  # an empty query lists the whole catalog: not an answer
+            products = _search(query, constraints)
     if not products and constraints.category is not None:
         products = _search("", constraints)
     if constraints.cheapest_first:

@@ -301,6 +301,8 @@ def _budget_left() -> bool:
     return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
 
+# Where a model that runs on past its answer starts imitating its prompt.
+STOP_AT = ["\nShopper:", "\nProducts (from the shop"]
 UNAVAILABLE = "The assistant model is unavailable right now: this is a search-only answer."
 BUDGET_SPENT = "The assistant has used today's budget: this is a search-only answer."
 CUT_OFF = "The answer was cut off. Try asking again."
@@ -335,6 +337,8 @@ def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]
                     who=who,
                     max_tokens=current_app.config["SHOPAI_CHAT_MAX_REPLY_TOKENS"],
                     temperature=0.3,
+                    frequency_penalty=0.5,
+                    stop=STOP_AT,
                 )
             except AIError as exc:
                 raise _Limited(UNAVAILABLE) from exc

@@ -117,7 +117,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _events(turn: Turn, who: str, slots: threading.BoundedSemaphore) -> Iterator[str]:
+def _events(turn: Turn, who: str) -> Iterator[str]:
     turn_events = run_turn(turn, who)
     try:
         for event in turn_events:
@@ -133,7 +133,6 @@ def _events(turn: Turn, who: str, slots: threading.BoundedSemaphore) -> Iterator
                 yield _sse("done", _done_dict(event))
     finally:
         turn_events.close()  # saves the partial answer and cancels the model's stream
-        slots.release()
 
 
 def _done_dict(done: Done) -> dict[str, Any]:
@@ -188,24 +187,27 @@ def chat() -> Response:
     slots = _answer_slots()
     if not slots.acquire(blocking=False):
         return json_error(503, "Busy", BUSY)
+    streaming = False
     try:
         turn = begin_turn(_owner(), conversation_id, body.get("message"))
-    except ChatRefused as refusal:
-        slots.release()
-        return _refused(refusal)
-    session[CURRENT_KEY] = turn.public_id
-    who = _who(turn)
-    if request.accept_mimetypes.best == "text/event-stream":
-        response = Response(
-            stream_with_context(_events(turn, who, slots)), mimetype="text/event-stream"
-        )
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-        return response
-    try:
+        session[CURRENT_KEY] = turn.public_id
+        who = _who(turn)
+        if request.accept_mimetypes.best == "text/event-stream":
+            response = Response(
+                stream_with_context(_events(turn, who)), mimetype="text/event-stream"
+            )
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+            # The server closes every response it started, read to the end or not.
+            response.call_on_close(slots.release)
+            streaming = True
+            return response
         done = answer(turn, who)
+    except ChatRefused as refusal:
+        return _refused(refusal)
     finally:
-        slots.release()
+        if not streaming:
+            slots.release()
     return jsonify(
         conversation_id=done.conversation_id,
         message=done.text,
