@@ -89,7 +89,7 @@ def test_the_consumer_is_off_by_default_in_tests_and_with_redis(
     redis_app = create_app({**app_config, "REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"})
     runtime = jobs_runtime(redis_app)
     assert runtime.settings.web_workers == 0
-    assert type(runtime.huey).__name__ == "RedisHuey"
+    assert type(runtime.huey).__name__ == "PriorityRedisHuey"
     assert runtime.describe_queue() == "Redis 127.0.0.1:1"
     with redis_app.app_context():
         redis_app.test_client().get("/")

@@ -472,3 +472,15 @@ def test_queue_messages_are_json_not_pickle(app, runtime):
         serializer.deserialize(pickle.dumps({"a": 1}))
     with pytest.raises(TypeError):
         serializer.serialize({"not": "a message"})
+
+
+def test_workers_take_higher_priority_kinds_first(app, runtime):
+    from shopai.jobs.registry import job_handler
+
+    job_handler("test.low", priority=-10)(lambda ctx, payload: None)
+    low = [enqueue("test.low") for _ in range(3)]
+    normal = enqueue("test.noop")
+    # Huey's queue hands out messages by priority, then in order: the later, normal one first.
+    message = runtime.huey.dequeue()
+    assert message is not None and message.args == (normal.id,)
+    assert [runtime.huey.dequeue().args for _ in low] == [(job.id,) for job in low]

@@ -22,13 +22,16 @@ H = TypeVar("H", bound=Handler)
 
 _handlers: dict[str, Handler] = {}
 _periodic: dict[str, timedelta] = {}
+_priorities: dict[str, int] = {}
 
 
 def _identity(function: Handler) -> str:
     return f"{function.__module__}.{function.__qualname__}"
 
 
-def job_handler(kind: str, *, every: timedelta | None = None) -> Callable[[H], H]:
+def job_handler(
+    kind: str, *, every: timedelta | None = None, priority: int = 0
+) -> Callable[[H], H]:
     """Register the decorated function as the handler of `kind`.
 
     The function receives a `JobContext` and the job's payload (a dict decoded
@@ -40,6 +43,10 @@ def job_handler(kind: str, *, every: timedelta | None = None) -> Callable[[H], H
     With `every`, the kind is also periodic housekeeping: the sweep enqueues it once
     per period (keyed by the period, so of several processes sweeping, one job runs),
     with an empty payload, and it shows on the jobs page like any other job.
+
+    Workers take higher `priority` first: a kind whose jobs are slow and plentiful
+    (images) goes below 0, so quick work queued after it (search vectors) is not
+    stuck behind hundreds of them.
 
     Two different functions for one kind is a programming error; re-importing
     the same module (a reload) replaces the handler with its new version.
@@ -54,6 +61,7 @@ def job_handler(kind: str, *, every: timedelta | None = None) -> Callable[[H], H
         _handlers[kind] = function
         if every is not None:
             _periodic[kind] = every
+        _priorities[kind] = priority
         return function
 
     return register
@@ -70,3 +78,7 @@ def registered_kinds() -> list[str]:
 def periodic_kinds() -> dict[str, timedelta]:
     """Each periodic kind and its period."""
     return dict(_periodic)
+
+
+def priority_for(kind: str) -> int:
+    return _priorities.get(kind, 0)

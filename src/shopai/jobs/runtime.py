@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from huey import RedisHuey, SqliteHuey, crontab
+from huey import PriorityRedisHuey, SqliteHuey, crontab
 from huey.api import Huey, TaskWrapper
 from huey.consumer import Consumer
 from huey.registry import Message
@@ -147,7 +147,7 @@ class JobRuntime:
         }
         huey: Huey
         if self.settings.redis_url:
-            huey = RedisHuey(QUEUE_NAME, url=self.settings.redis_url, **options)
+            huey = PriorityRedisHuey(QUEUE_NAME, url=self.settings.redis_url, **options)
         else:
             huey = SqliteHuey(QUEUE_NAME, filename=self.settings.queue_path, **options)
         app = self.app
@@ -177,17 +177,18 @@ class JobRuntime:
         where = parts.hostname or parts.path
         return f"Redis {where}" + (f":{parts.port}" if parts.port else "")
 
-    def send(self, job_id: int, delay: float = 0.0) -> None:
-        """Send "look at job N" (at `delay` seconds from now). A failure is logged,
-        not raised: the job row is already committed and the sweep re-sends it."""
+    def send(self, job_id: int, delay: float = 0.0, priority: int = 0) -> None:
+        """Send "look at job N" (at `delay` seconds from now; higher `priority` is taken
+        first). A failure is logged, not raised: the job row is already committed and
+        the sweep re-sends it."""
         try:
             with self._lock:
                 huey = self.huey
                 assert self._run_job is not None
                 if delay > 0:
-                    self._run_job.schedule(args=(job_id,), delay=delay)
+                    self._run_job.schedule(args=(job_id,), delay=delay, priority=priority)
                 else:
-                    self._run_job(job_id)
+                    self._run_job(job_id, priority=priority)
                 if not self._consuming():
                     self._close_storage(huey)
         except Exception:

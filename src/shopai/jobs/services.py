@@ -34,7 +34,7 @@ from .models import (
     Job,
     JobStatus,
 )
-from .registry import handler_for, periodic_kinds
+from .registry import handler_for, periodic_kinds, priority_for
 from .runtime import JobRuntime, current_runtime
 
 log = logging.getLogger("shopai.jobs")
@@ -145,7 +145,7 @@ def enqueue(
             raise
         return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
     log.info("job %s (%s) queued", job.id, kind)
-    runtime.send(job.id, delay=delay)
+    runtime.send(job.id, delay=delay, priority=priority_for(kind))
     return job
 
 
@@ -188,10 +188,16 @@ def _enqueued_again(job: Job, runtime: JobRuntime, *, delay: float, max_attempts
         log.info(
             "job %s (%s) queued again: its key was enqueued after it %s", job.id, job.kind, status
         )
-        runtime.send(job.id, delay=delay)
+        runtime.send(job.id, delay=delay, priority=priority_for(job.kind))
     # Either way the commit expired the row: it is read again as it is now (queued
     # by this call, or whatever another process made of it meanwhile).
     return job
+
+
+def _send(runtime: JobRuntime, job_id: int, delay: float = 0.0) -> None:
+    """`runtime.send` with the priority of the job's kind."""
+    kind = db.session.scalar(select(Job.kind).where(Job.id == job_id))
+    runtime.send(job_id, delay=delay, priority=priority_for(kind or ""))
 
 
 def new_owner() -> str:
@@ -274,7 +280,7 @@ def _resend_if_early(job_id: int, runtime: JobRuntime) -> None:
     if job is not None and job.status == JobStatus.QUEUED.value:
         wait = (job.run_after - runtime.clock()).total_seconds()
         if wait > 0:
-            runtime.send(job_id, delay=wait)
+            runtime.send(job_id, delay=wait, priority=priority_for(job.kind))
     db.session.rollback()
 
 
@@ -366,7 +372,7 @@ def execute_job(job_id: int) -> str:
     )
     if not requeued:
         return "lost"
-    runtime.send(job_id, delay=wait)
+    _send(runtime, job_id, delay=wait)
     return "retrying"
 
 
@@ -377,7 +383,7 @@ def retry_job(job_id: int) -> bool:
     if not _requeue(job_id, runtime.clock()):
         return False
     log.info("job %s re-queued by hand", job_id)
-    runtime.send(job_id)
+    _send(runtime, job_id)
     return True
 
 
@@ -457,7 +463,7 @@ def sweep() -> SweepResult:
         else:
             requeued += 1
             log.warning("job %s re-queued: its worker stopped responding", job_id)
-            runtime.send(job_id)
+            _send(runtime, job_id)
     resent = _resend_lost(runtime, now)
     return SweepResult(requeued=requeued, failed=failed, resent=resent)
 
@@ -513,7 +519,7 @@ def _resend_lost(runtime: JobRuntime, now: datetime) -> int:
     db.session.commit()
     ids = [job_id for job_id in oldest if job_id in touched]
     for job_id in ids:
-        runtime.send(job_id)
+        _send(runtime, job_id)
     if ids:
         log.warning("re-sent the messages of %s overdue queued job(s)", len(ids))
     return len(ids)
