@@ -7,17 +7,25 @@ Flask-Migrate; `seed-demo` and `create-admin` are defined here.
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
 
 from . import create_app
 from .auth.services import AccountError, admin_emails, create_admin
 from .catalog.services import catalog_has_products
 from .config import ConfigError
 from .demo import load_demo_catalog
+from .extensions import db
+from .images.generation import request_missing
 from .images.services import collect_garbage
+from .jobs.models import Job, JobStatus
+from .jobs.runtime import current_runtime
 from .search.tasks import schedule_refresh
+
+FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
 @click.command("seed-demo")
@@ -25,7 +33,8 @@ from .search.tasks import schedule_refresh
 @with_appcontext
 def seed_demo_command(if_empty: bool) -> None:
     """Load the bundled electronics catalog (safe to run again), and queue the search
-    vectors of products that lack them (computed by the web process or a worker)."""
+    vectors and images of products that lack them (made in the background by the web
+    process or a worker: the offline renderer's cards, or the configured image model)."""
     if if_empty and catalog_has_products():
         click.echo("Catalog already has products; demo data not loaded.")
     else:
@@ -34,6 +43,11 @@ def seed_demo_command(if_empty: bool) -> None:
             f"Demo catalog: {result.categories_added} categories and "
             f"{result.products_added} products added, {result.products_skipped} already present."
         )
+        jobs, stopped = request_missing("cli:seed-demo")
+        if jobs:
+            click.echo(f"{len(jobs)} product images queued; they appear as they are drawn.")
+        if stopped:
+            click.echo(f"Not every image was queued: {stopped}")
     schedule_refresh()
 
 
@@ -78,6 +92,59 @@ def images_gc_command(min_age_minutes: int) -> None:
     """Delete image files that no product uses any more."""
     removed = collect_garbage(min_age_minutes * 60, progress=_progress_bar)
     click.echo(f"Removed {removed} unused image(s).")
+
+
+@images_group.command("generate")
+@click.option(
+    "--missing",
+    is_flag=True,
+    required=True,
+    help="Every product without an image (the only selection there is, for now).",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Draw them here and show progress (with the SQLite queue); --no-wait only queues.",
+)
+@with_appcontext
+def images_generate_command(missing: bool, wait: bool) -> None:
+    """Generate images for products that have none, through the image jobs."""
+    jobs, stopped = request_missing("cli:images", progress=_progress_bar)
+    click.echo(f"{len(jobs)} image request(s) queued.")
+    if stopped:
+        click.echo(f"Stopped early: {stopped}", err=True)
+    runtime = current_runtime()
+    if not jobs or not wait:
+        return
+    if runtime.settings.redis_url:
+        click.echo("`shopai worker` processes draw them; see /admin/jobs.")
+        return
+    runtime.start_consumer(threads=2)
+    try:
+        failed = _wait_for_jobs(jobs)
+    finally:
+        runtime.stop_consumer()
+    click.echo(f"Done: {len(jobs) - failed} drawn, {failed} failed (see /admin/jobs).")
+
+
+def _wait_for_jobs(job_ids: list[int]) -> int:
+    """Show a progress bar until every job has finished; returns how many failed."""
+    pending = set(job_ids)
+    failed = 0
+    with click.progressbar(length=len(job_ids), label="Drawing", show_pos=True) as bar:
+        while pending:
+            db.session.rollback()  # see other threads' commits
+            rows = db.session.execute(
+                select(Job.id, Job.status).where(Job.id.in_(pending), Job.status.in_(FINISHED))
+            ).all()
+            for job_id, status in rows:
+                pending.discard(job_id)
+                failed += status != JobStatus.SUCCEEDED.value
+            bar.update(len(rows))
+            if pending:
+                time.sleep(0.25)
+    return failed
 
 
 @click.command("admins")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .ai.errors import AIConfigError
+from .ai.renderer import parse_size
 from .ai.settings import AISettings
 from .env import EnvReader, SettingError
 
@@ -74,6 +75,15 @@ def _rate_limit(env: EnvReader, name: str, default: str) -> str:
         parse_many(value)
     except ValueError:
         raise ConfigError(f"{name} must look like {default!r}, got {value!r}") from None
+    return value
+
+
+def _image_size(env: EnvReader) -> str:
+    value = env.text("SHOPAI_IMAGES_SIZE", "1024x1024")
+    try:
+        parse_size(value)
+    except ValueError as exc:
+        raise ConfigError(f"SHOPAI_IMAGES_SIZE: {exc}") from None
     return value
 
 
@@ -231,6 +241,11 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         ),
         "SHOPAI_CHAT_MAX_STREAMS": env.integer("SHOPAI_CHAT_MAX_STREAMS", 8, minimum=1),
         "SHOPAI_CHAT_RETENTION_DAYS": env.integer("SHOPAI_CHAT_RETENTION_DAYS", 30, minimum=1),
+        # Generated product images (shopai.images.generation): images per UTC day (all
+        # backends but the offline renderer count), requests per admin, the size asked for.
+        "SHOPAI_IMAGES_DAILY_LIMIT": env.integer("SHOPAI_IMAGES_DAILY_LIMIT", 200),
+        "SHOPAI_IMAGES_RATE_LIMIT": _rate_limit(env, "SHOPAI_IMAGES_RATE_LIMIT", "30 per hour"),
+        "SHOPAI_IMAGES_SIZE": _image_size(env),
         # Background jobs (shopai.jobs): the queue, in-process consumer threads, leases.
         "REDIS_URL": redis_url,
         "SHOPAI_WEB_WORKERS": env.integer("SHOPAI_WEB_WORKERS", 0 if redis_url else 2),

@@ -3,7 +3,7 @@
 from .assistant.models import ChatMessage, Conversation
 from .auth.models import User
 from .catalog.models import Category, Product
-from .images.models import ProductImage
+from .images.models import CategoryImagePrompt, ImageRequest, ProductImage
 from .jobs.models import Job
 from .search.models import ProductEmbedding
 from .suggest.models import (
@@ -18,8 +18,10 @@ from .usage.models import UsageRecord
 __all__ = [
     "BlockedTerm",
     "Category",
+    "CategoryImagePrompt",
     "ChatMessage",
     "Conversation",
+    "ImageRequest",
     "Job",
     "Product",
     "ProductEmbedding",

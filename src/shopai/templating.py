@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from flask import Flask, request, url_for
 
-from .images.models import ProductImage
 from .web import url_keeping_query
+
+if TYPE_CHECKING:  # imported lazily: the images package formats prices with `money`
+    from .images.models import ProductImage
 
 
 def money(value: Decimal | None) -> str:

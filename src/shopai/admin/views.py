@@ -13,16 +13,18 @@ from ..auth.decorators import admin_required
 from ..catalog import services as catalog
 from ..catalog.models import Category, Product
 from ..extensions import db
+from ..images.generation import image_statuses
 from ..images.services import add_uploaded_image, store_image
 from ..images.storage import ImageRejected, StoredImage
+from ..images.views import start_generation
 from ..web import page_arg
 from . import bp
-from .forms import CategoryForm, ImageForm, ProductForm
+from .forms import CategoryForm, ImageForm, ProductForm, ProductGPTForm
 
 View = str | Response | tuple[str, int]
 
 
-def _category_choices(form: ProductForm) -> None:
+def _category_choices(form: ProductGPTForm) -> None:
     form.category.choices = [SelectChoice(c.id, c.name) for c in catalog.categories()]
 
 
@@ -34,6 +36,12 @@ def _product_fields(form: ProductForm) -> dict[str, Any]:
         "description": form.description.data or "",
         "featured": form.featured.data,
     }
+
+
+def _generate_if_asked(product: Product, form: ProductForm) -> None:
+    """The product is saved; its images, if asked for, are drawn by a job."""
+    if form.generate_image.data:
+        start_generation(product, form.image_prompt.data or None, form.image_count.data or 1)
 
 
 def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:
@@ -48,13 +56,13 @@ def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:
         return None
 
 
-def _show_error(form: CategoryForm | ProductForm, error: catalog.CatalogError) -> None:
+def _show_error(form: CategoryForm | ProductGPTForm, error: catalog.CatalogError) -> None:
     """A broken catalog rule, shown beside the field it concerns."""
     field = form[error.field] if error.field and error.field in form else form.name
     field.errors = [*field.errors, str(error)]
 
 
-def _form_status(form: CategoryForm | ProductForm | ImageForm) -> int:
+def _form_status(form: CategoryForm | ProductGPTForm | ImageForm) -> int:
     return 400 if form.is_submitted() else 200
 
 
@@ -119,7 +127,8 @@ def category_delete(category_id: int) -> Response:
 @admin_required
 def products() -> str:
     pagination = catalog.product_page(page_arg(), per_page=50)
-    return render_template("admin/products.html", pagination=pagination)
+    statuses = image_statuses([p.id for p in pagination.items])
+    return render_template("admin/products.html", pagination=pagination, statuses=statuses)
 
 
 @bp.route("/product-create", methods=["GET", "POST"])
@@ -142,8 +151,35 @@ def product_create() -> View:
                 _show_error(form, exc)
             else:
                 flash(f"Product “{product.name}” created.", "success")
+                _generate_if_asked(product, form)
                 return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=None), _form_status(form)
+
+
+@bp.route("/product-create-gpt", methods=["GET", "POST"])
+@admin_required
+def product_create_gpt() -> View:
+    """The cookbook's recipe: a product without an image field, whose image the model
+    draws. Saved at once; the image follows from a job."""
+    form = ProductGPTForm()
+    _category_choices(form)
+    if not form.category.choices:
+        flash("Create a category first: every product belongs to one.", "warning")
+        return redirect(url_for("admin.category_create"))
+    if form.validate_on_submit():
+        try:
+            product = catalog.create_product(
+                name=form.name.data or "",
+                price=form.price.data,
+                category=db.get_or_404(Category, form.category.data),
+            )
+        except catalog.CatalogError as exc:
+            _show_error(form, exc)
+        else:
+            flash(f"Product “{product.name}” created; its image is being drawn.", "success")
+            start_generation(product, None, 1)
+            return redirect(url_for("catalog.product", key=product.slug))
+    return render_template("admin/product_create_gpt.html", form=form), _form_status(form)
 
 
 @bp.route("/admin/products/<int:product_id>/edit", methods=["GET", "POST"])
@@ -170,6 +206,7 @@ def product_edit(product_id: int) -> View:
                 _show_error(form, exc)
             else:
                 flash(f"Product “{product.name}” saved.", "success")
+                _generate_if_asked(product, form)
                 return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_form.html", form=form, product=product), _form_status(
         form

@@ -40,6 +40,14 @@ def product_dict(product: Product) -> dict[str, Any]:
             "height": image.height,
             "source": image.source,
         },
+        # Flat image fields, also null without an image (the shopper sees a placeholder).
+        "image_url": None
+        if image is None
+        else url_for("images.media", filename=image.path, _external=True),
+        "thumbnail_url": None
+        if image is None
+        else url_for("images.media", filename=image.thumbnail_path, _external=True),
+        "image_ai_generated": image is not None and image.ai_generated,
         "created_at": product.created_at.isoformat(),
         "updated_at": product.updated_at.isoformat(),
     }

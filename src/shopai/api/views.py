@@ -7,6 +7,7 @@ from ..catalog import services as catalog
 from ..catalog.models import Product
 from ..errors import json_error
 from ..extensions import db
+from ..images.generation import image_status
 from ..search.forms import search_form
 from ..search.services import search_products
 from ..web import page_arg, per_page_arg
@@ -26,7 +27,10 @@ def products() -> Response:
 
 @bp.get("/products/<int(max=999999999999999999):product_id>")
 def product(product_id: int) -> Response:
-    return jsonify(product_dict(db.session.get(Product, product_id) or abort(404)))
+    """One product, with the state of its latest image request (`image_status`: none,
+    queued, running, succeeded, failed), which pages poll while an image is drawn."""
+    item = db.session.get(Product, product_id) or abort(404)
+    return jsonify({**product_dict(item), "image_status": image_status(item.id)})
 
 
 @bp.get("/categories")

@@ -1,7 +1,7 @@
-"""Stored product images."""
+"""Stored product images, and images drawn by a model in background jobs."""
 
 from flask import Blueprint
 
 bp = Blueprint("images", __name__)
 
-from . import views  # noqa: E402, F401
+from . import generation, views  # noqa: E402, F401
