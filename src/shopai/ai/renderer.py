@@ -11,10 +11,12 @@ differently, so bytes are not promised to match across machines.)
 
 Fonts: Pillow's bundled Aileron Regular (``ImageFont.load_default(size=...)``)
 is used whenever it covers the text; it only covers printable ASCII and a few
-symbols. For other text a system font from ``FALLBACK_FONT_PATHS`` is used if one
-is installed and covers it; otherwise accents are folded ("é" -> "e") and any
-glyph still missing shows as the font's placeholder box. Without FreeType at all
-the built-in bitmap font is scaled up: blocky but legible.
+symbols. Other text (Chinese, Japanese, Korean, accented Latin, Cyrillic ...) uses
+Debian's WenQuanYi Micro Hei (``CJK_FONT_PATH``, package fonts-wqy-microhei, which
+``make run`` and ``make test`` install), then DejaVu Sans for Arabic and Hebrew.
+Without either, accents are folded ("é" -> "e") and any glyph still missing shows
+as the font's placeholder box. Without FreeType at all the built-in bitmap font is
+scaled up: blocky but legible.
 """
 
 from __future__ import annotations
@@ -38,30 +40,14 @@ MAX_SIDE = 2048
 MAX_TITLE_LINES = 4
 MIN_CONTRAST = 4.5  # WCAG AA for normal text
 
-# Tried in order when Pillow's bundled font lacks a glyph the text needs.
+# Tried in order when Pillow's bundled font lacks a glyph the text needs (Debian paths).
+# WenQuanYi Micro Hei (fonts-wqy-microhei, installed by `make run` and `make test`)
+# draws CJK, Latin, Greek and Cyrillic; DejaVu Sans (fonts-dejavu-core, which
+# fontconfig pulls in) adds Arabic and Hebrew.
+CJK_FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 FALLBACK_FONT_PATHS: tuple[str, ...] = (
-    # Debian/Ubuntu, Fedora, Arch, Alpine
+    CJK_FONT_PATH,
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    # macOS
-    "/System/Library/Fonts/Supplemental/Arial Unicode.ttf",
-    "/Library/Fonts/Arial Unicode.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    # Windows
-    "C:/Windows/Fonts/segoeui.ttf",
-    "C:/Windows/Fonts/arial.ttf",
-    "C:/Windows/Fonts/msyh.ttc",
 )
 
 _BUNDLED = "<pillow-bundled>"
