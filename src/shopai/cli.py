@@ -19,7 +19,7 @@ from .catalog.services import catalog_has_products
 from .config import ConfigError
 from .demo import load_demo_catalog
 from .extensions import db
-from .images.generation import request_missing
+from .images.generation import image_jobs_under_way, request_missing
 from .images.services import collect_garbage
 from .jobs.models import Job, JobStatus
 from .jobs.runtime import current_runtime
@@ -110,8 +110,10 @@ def images_gc_command(min_age_minutes: int) -> None:
 @with_appcontext
 def images_generate_command(missing: bool, wait: bool) -> None:
     """Generate images for products that have none, through the image jobs."""
+    under_way = image_jobs_under_way()
     jobs, stopped = request_missing("cli:images", progress=_progress_bar)
-    click.echo(f"{len(jobs)} image request(s) queued.")
+    click.echo(f"{len(jobs)} image request(s) queued, {len(under_way)} already under way.")
+    jobs += under_way
     if stopped:
         click.echo(f"Stopped early: {stopped}", err=True)
     runtime = current_runtime()

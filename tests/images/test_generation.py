@@ -302,3 +302,50 @@ def test_generation_pages_are_for_admins_only(client, shop, headphones):
     ):
         assert client.get(path).status_code in (302, 401, 403)
     assert db.session.scalar(select(func.count(ProductImage.id))) == 0
+
+
+@pytest.mark.parametrize(
+    "template", ["Photo of {name:d}", "{name!a}", "x {name:{description.__class__}}", "{name.x}"]
+)
+def test_templates_are_plain_text_substitution(admin_client, headphones, template):
+    response = admin_client.post(
+        f"/admin/images/prompts/{headphones.id}", data={"template": template}
+    )
+    assert response.status_code == 302
+    product = make_product("Kestrel K7", "199.00", headphones)
+    assert request_images(product).prompt == DEFAULT_TEMPLATE.format(name="Kestrel K7")
+
+
+def test_requests_reserve_the_daily_budget_before_anything_is_drawn(app_config, fake_ai):
+    config = {**app_config, "SHOPAI_AI": image_settings(fake_ai), "SHOPAI_IMAGES_DAILY_LIMIT": 3}
+    for _ in running(config):
+        product = make_product("Kestrel K7", "199.00", make_category("Headphones"))
+        request_images(product, n=2)
+        with pytest.raises(ImageRequestRefused, match="budget"):
+            request_images(product, n=2)  # nothing drawn yet, but 2 of 3 are reserved
+        request_images(product, n=1)
+
+
+def test_picking_an_image_renews_cached_pages(admin_client, fake_ai, headphones):
+    product = make_product("Kestrel K7", "199.00", headphones)
+    fake_ai.reply_image_b64(png((9, 9, 9)))
+    request_images(product, n=1, choose_first=False)
+    run_latest()
+    db.session.expire_all()
+    before = product.updated_at
+    admin_client.post(f"/admin/products/{product.id}/images/{product.images[0].id}/choose")
+    db.session.expire_all()
+    assert product.updated_at > before and product.image is not None
+
+
+def test_the_cli_draws_missing_images_with_a_progress_bar(shop, fake_ai, headphones):
+    for name in ("One", "Two"):
+        make_product(name, "10.00", headphones)
+        fake_ai.reply_image_b64(png((len(name), 0, 0)))
+    result = shop.test_cli_runner().invoke(args=["images", "generate", "--missing"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "2 image request(s) queued" in result.output and "Done: 2 drawn, 0 failed" in result.output
+    )
+    db.session.expire_all()
+    assert all(p.image is not None for p in db.session.scalars(select(Product)))

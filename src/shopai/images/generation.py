@@ -17,7 +17,7 @@ request id) and only draws what is missing, so a re-run leaves one set of images
 from __future__ import annotations
 
 import logging
-import string
+import re
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
@@ -35,7 +35,6 @@ from ..jobs import JobContext, PermanentJobError, enqueue, job_handler
 from ..jobs.models import Job, JobStatus
 from ..templating import money
 from ..usage.budget import start_of_day
-from ..usage.models import UsageRecord
 from .models import PROMPT_MAX, CategoryImagePrompt, ImageRequest, ProductImage
 from .services import Provenance, attach_image, choose_image, store_image
 from .storage import ImageRejected
@@ -58,22 +57,29 @@ class PromptTemplateError(ValueError):
     """A template with an unknown placeholder or a stray brace; the message says which."""
 
 
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
 def check_template(template: str) -> str:
-    """A template may use {name}, {category} and {description}, nothing else."""
+    """A template may use {name}, {category} and {description}, nothing else: they are
+    replaced as plain text (no str.format, whose format specs and attribute lookups a
+    template could otherwise reach)."""
     template = template.strip()
     if not template:
         raise PromptTemplateError("The template is empty.")
     if len(template) > PROMPT_MAX:
         raise PromptTemplateError(f"Templates are limited to {PROMPT_MAX} characters.")
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise PromptTemplateError(f"The template has a stray brace ({exc}).") from None
-    unknown = sorted({f for f in fields if f not in FIELDS})
+    unknown = [f for f in _PLACEHOLDER.findall(template) if f not in FIELDS]
     if unknown:
         allowed = ", ".join("{" + f + "}" for f in FIELDS)
         raise PromptTemplateError(f"Unknown placeholder {{{unknown[0]}}}: use {allowed}.")
+    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+        raise PromptTemplateError("The template has a stray brace.")
     return template
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 def template_for(category: Category) -> str:
@@ -103,22 +109,26 @@ def default_prompt(product: Product) -> str:
         "category": product.category.name,
         "description": " ".join(product.description.split())[:300],
     }
-    return template_for(product.category).format_map(values)[:PROMPT_MAX]
+    return fill_template(template_for(product.category), values)[:PROMPT_MAX]
 
 
 def images_today() -> int:
-    """Images drawn by a model today (the offline renderer's cards cost nothing)."""
-    spent = db.session.scalar(
-        select(func.coalesce(func.sum(UsageRecord.images), 0)).where(
-            UsageRecord.feature == "images",
-            UsageRecord.backend != "renderer",
-            UsageRecord.created_at >= start_of_day(),
+    """Images asked of a model today: drawn, being drawn or waiting (a request reserves
+    its images, so requests made at the same moment cannot all pass the budget).
+    Failed requests give theirs back."""
+    reserved = db.session.scalar(
+        select(func.coalesce(func.sum(ImageRequest.n), 0))
+        .join(Job, Job.id == ImageRequest.job_id)
+        .where(
+            ImageRequest.created_at >= start_of_day(),
+            Job.status.not_in((JobStatus.FAILED.value, JobStatus.CANCELLED.value)),
         )
     )
-    return int(spent or 0)
+    return int(reserved or 0)
 
 
 def _check_budget(n: int) -> None:
+    """The daily budget of images drawn by a model (the offline renderer is free)."""
     if current_app.config["SHOPAI_AI"].feature("images").backend == "renderer":
         return
     limit = current_app.config["SHOPAI_IMAGES_DAILY_LIMIT"]
@@ -216,6 +226,7 @@ def pick(product: Product, image_id: int) -> ProductImage | None:
     if image is None:
         return None
     choose_image(product, image)
+    product.updated_at = utcnow()  # a catalog change: cached pages everywhere are renewed
     db.session.commit()
     return image
 
@@ -238,7 +249,6 @@ def generate(ctx: JobContext, payload: dict[str, Any]) -> None:
     ctx.progress(len(done), request.n, "drawing")
     if missing <= 0:
         return  # a re-run after the images were attached: nothing left to do
-    _check_budget_or_stop(missing)
     prompt, title = request.prompt, product.name
     subtitle = f"{product.category.name} · {money(product.price)}"
     request_id, product_id, n, choose_first = (
@@ -287,13 +297,6 @@ def generate(ctx: JobContext, payload: dict[str, Any]) -> None:
     ctx.progress(n, n, f"{len(stored)} image(s) attached")
 
 
-def _check_budget_or_stop(n: int) -> None:
-    try:
-        _check_budget(n)
-    except ImageRequestRefused as exc:
-        raise PermanentJobError(str(exc)) from exc
-
-
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
@@ -310,6 +313,15 @@ def products_missing_images() -> list[int]:
             select(Product.id)
             .where(Product.id.not_in(shown), Product.id.not_in(under_way))
             .order_by(Product.id)
+        )
+    )
+
+
+def image_jobs_under_way() -> list[int]:
+    """Image jobs queued or running (say, the demo's, queued by `seed-demo`)."""
+    return list(
+        db.session.scalars(
+            select(Job.id).where(Job.kind == "images.generate", Job.status.in_(ACTIVE))
         )
     )
 

@@ -41,6 +41,9 @@ log = logging.getLogger("shopai.jobs")
 EXTENSION_KEY = "shopai.jobs"
 QUEUE_FILE = "jobs-queue.db"
 QUEUE_NAME = "shopai"
+# Redis keeps a priority queue as a sorted set: under a key of its own, so a Redis that
+# still holds the plain list of an older version is not read as the wrong type.
+REDIS_QUEUE_NAME = "shopai-priority"
 # An idle SQLite consumer polls the queue file at most this far apart; Redis blocks
 # on the list instead, so this only bounds how long a new job waits with SQLite.
 MAX_POLL_SECONDS = 2.0
@@ -147,7 +150,7 @@ class JobRuntime:
         }
         huey: Huey
         if self.settings.redis_url:
-            huey = PriorityRedisHuey(QUEUE_NAME, url=self.settings.redis_url, **options)
+            huey = PriorityRedisHuey(REDIS_QUEUE_NAME, url=self.settings.redis_url, **options)
         else:
             huey = SqliteHuey(QUEUE_NAME, filename=self.settings.queue_path, **options)
         app = self.app
