@@ -15,6 +15,7 @@ from shopai import create_app
 from shopai.ai.settings import AISettings
 from shopai.auth.models import User
 from shopai.auth.services import create_admin
+from shopai.background import flush_all
 from shopai.extensions import db
 
 from .factories import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -67,8 +68,17 @@ def app(app_config: dict) -> Iterator[Flask]:
     app = create_app(app_config)
     with app.app_context():
         yield app
+        flush_all()  # searches counted in the background, before the database goes
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def background_writes_done() -> Iterator[None]:
+    """Rows written off the request (searches counted, AI usage) land within the test
+    that made them, never during a later one (apps a test built itself included)."""
+    yield
+    assert flush_all()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from shopai.extensions import db
 from shopai.jobs import Job
 from shopai.page_cache import SEARCH_HITS_HEADER
 from shopai.suggest.models import BlockedTerm, SearchQuery, SearchVisitor
+from shopai.suggest.recording import flush_searches
 
 from ..factories import (
     ADMIN_EMAIL,
@@ -58,6 +59,7 @@ def protected(app_config: dict):
 
 
 def rows() -> dict[str, tuple[int, int | None, int]]:
+    assert flush_searches()  # the search page counts in the background
     found = db.session.scalars(select(SearchQuery).order_by(SearchQuery.query))
     return {row.query: (row.submitted, row.last_hits, row.clicks) for row in found}
 
@@ -152,9 +154,11 @@ def test_cached_search_pages_count_too_but_not_later_pages_or_filters(client, sh
 def test_submitted_searches_become_popular_suggestions(client, shop):
     for _ in range(3):  # one visitor repeating a search does not make it popular
         client.get("/search?q=kestrel+buds")
+    assert flush_searches()
     assert client.get("/api/suggest?q=").get_json()["suggestions"] == []
     for address in ("192.0.2.2", "192.0.2.3"):
         client.get("/search?q=kestrel+buds", environ_base={"REMOTE_ADDR": address})
+    assert flush_searches()
     body = client.get("/api/suggest?q=").get_json()
     assert [(s["text"], s["source"]) for s in body["suggestions"]] == [("kestrel buds", "popular")]
     assert client.get("/api/suggest?q=kes").get_json()["suggestions"][0]["text"] == "kestrel buds"
@@ -167,6 +171,7 @@ def test_planted_searches_never_become_popular(client, shop):
     planted = "k7 " * 12 + "buy at evil.example"
     for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"):
         client.get("/search", query_string={"q": planted}, environ_base={"REMOTE_ADDR": address})
+    assert flush_searches()
     assert client.get("/api/suggest?q=k").get_json()["suggestions"] == []
     assert db.session.scalars(select(SearchVisitor)).all() == []
 
@@ -315,6 +320,7 @@ def test_the_admin_page_is_for_admins_only(client, shop):
 def test_admins_see_searches_and_manage_the_blocklist(admin_client, shop):
     for q in ("kestrel", "kestrel", "nothing like it"):
         admin_client.get("/search", query_string={"q": q})
+    assert flush_searches()
     click = {"query": "kes", "text": "kestrel", "source": "catalog"}
     assert admin_client.post("/api/suggest/clicks", json=click).status_code == 204
     html = admin_client.get("/admin/suggestions").get_data(as_text=True)

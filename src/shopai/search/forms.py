@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from flask import current_app
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import DecimalField, SearchField, SelectChoice, SelectField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-from ..catalog.models import MAX_PRICE
-from ..catalog.services import categories, find_category
+from ..catalog.models import MAX_PRICE, Category
+from ..catalog.services import find_category
+from ..extensions import db
 from ..forms import FiniteDecimalField
+from ..page_cache import catalog_generation
 from .services import SORTS, SearchFilters
 
 ALL_CATEGORIES = SelectChoice("", "All categories")
@@ -53,8 +59,40 @@ class SearchForm(FlaskForm):
         )
 
 
+# Built once: two columns, not category objects.
+_CATEGORY_CHOICES = select(Category.slug, Category.name).order_by(Category.name)
+CHOICES_KEY = "shopai.search.category_choices"
+CHOICES_RECHECK_SECONDS = 2.0
+clock = time.monotonic
+
+
+@dataclass(frozen=True)
+class _Choices:
+    generation: int
+    read_at: float
+    choices: tuple[SelectChoice, ...]
+
+
+def category_choices() -> list[SelectChoice]:
+    """The category filter's choices. Read again at once when this process changed the
+    catalog (`page_cache.catalog_generation`), and otherwise at most every
+    `CHOICES_RECHECK_SECONDS` (other processes' changes): read on every search, they
+    were a statement of their own in each."""
+    generation, now = catalog_generation(), clock()  # before reading: a change wins
+    kept: _Choices | None = current_app.extensions.get(CHOICES_KEY)
+    if (
+        kept is None
+        or kept.generation != generation
+        or now - kept.read_at >= CHOICES_RECHECK_SECONDS
+    ):
+        rows = db.session.execute(_CATEGORY_CHOICES)
+        choices = (ALL_CATEGORIES, *(SelectChoice(slug, name) for slug, name in rows))
+        kept = current_app.extensions[CHOICES_KEY] = _Choices(generation, now, choices)
+    return list(kept.choices)
+
+
 def search_form(args: Mapping[str, str]) -> SearchForm:
     """The search form read from a query string, with the category choices filled in."""
     form = SearchForm(formdata=args)
-    form.category.choices = [ALL_CATEGORIES] + [SelectChoice(c.slug, c.name) for c in categories()]
+    form.category.choices = category_choices()
     return form

@@ -7,7 +7,8 @@ finds laptops although no product says "college", while a product whose name hol
 every word of the query still comes first. Vectors below a similarity floor are
 dropped, so a query that matches nothing well says so instead of listing the
 nearest junk; without vectors (none computed yet, backend down) search is full-text
-alone.
+alone, in the order of `ranking` (names first; broad words rank a window of their
+newest matches), which fetches only the page shown.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any, Literal
 
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from ..catalog.models import Category, Product
 from ..extensions import db
-from . import keyword
+from . import cards, keyword, ranking
 from .embeddings import query_vector, vector_index
 
 Sort = Literal["relevance", "price_asc", "price_desc", "newest", "name"]
@@ -118,24 +120,103 @@ def _close_to_the_best(hits: list[tuple[int, float]]) -> list[int]:
 def fuse(keyword_ids: Sequence[int], vector_ids: Sequence[int], first: set[int]) -> list[int]:
     """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank); ids in `first` lead."""
     scores: dict[int, float] = {}
-    for ranking in (keyword_ids, vector_ids):
-        for rank, product_id in enumerate(ranking, start=1):
+    for ranked in (keyword_ids, vector_ids):
+        for rank, product_id in enumerate(ranked, start=1):
             scores[product_id] = scores.get(product_id, 0.0) + 1.0 / (RRF_K + rank)
     return sorted(scores, key=lambda pid: (pid not in first, -scores[pid]))
 
 
-def _products_in_order(ids: Sequence[int]) -> list[Product]:
+def _products_in_order(ids: Sequence[int], *, as_cards: bool = False) -> list[Any]:
+    if as_cards:
+        return cards.cards_in_order(ids)
     if not ids:
         return []
-    by_id = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids)))}
+    found = db.session.scalars(
+        select(Product).where(Product.id.in_(ids)).options(joinedload(Product.images))
+    )
+    by_id = {p.id: p for p in found.unique()}
     return [by_id[pid] for pid in ids if pid in by_id]
 
 
+def _first_tier_page(
+    matching: Select[Any] | None, counted: Select[Any] | None, *, as_cards: bool
+) -> Select[Any]:
+    """A slice (`limit`, `offset`) of the first tier's ranked matches (see `ranking`)
+    as products with their categories and images (or as `cards`), the number of
+    matches in the last column; for `keyword.Words.params` of a query."""
+    words = keyword.Words.bound()
+    names = keyword.tier(matching, words, names=True)
+    ranked = ranking.ranked_window(names, windowed=matching is None)
+    hits = ranked.limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    # correlate(None): the count runs on its own, never per row of the products joined.
+    total = keyword.counting(counted, words).correlate(None).scalar_subquery()
+    if as_cards:
+        statement = cards.select_cards(total)
+    else:
+        statement = select(Product, total).options(joinedload(Product.images))
+    return statement.join(hits, hits.c.id == Product.id).order_by(hits.c.score, hits.c.id)
+
+
+_UNFILTERED_PAGES: dict[tuple[str, int, bool], Select[Any]] = {}
+
+
+def _unfiltered_page(*, as_cards: bool) -> Select[Any]:
+    """`_first_tier_page` without filters, built once per database kind (and window):
+    building it and keying it for SQLAlchemy's statement cache cost the search page as
+    much as the database's own work."""
+    key = (db.engine.dialect.name, ranking.WINDOW, as_cards)
+    statement = _UNFILTERED_PAGES.get(key)
+    if statement is None:
+        built = _first_tier_page(None, None, as_cards=as_cards)
+        statement = _UNFILTERED_PAGES.setdefault(key, built)
+    return statement
+
+
+def _ranked_page(
+    q: str,
+    matching: Select[Any] | None,
+    counted: Select[Any] | None,
+    page: int,
+    per_page: int,
+    *,
+    as_cards: bool,
+) -> RankedPage:
+    """A page of full-text matches in the order of `ranking`, and how many match.
+
+    Most pages lie among the first tier's ranked matches (products named by the query):
+    one statement then ranks that slice, loads its products, categories and images, and
+    counts the matches. Asked one by one, those cost the page more in SQLAlchemy's and
+    the driver's overhead than in the database's own work. A page reaching past them
+    is assembled by `ranking.page_ids`."""
+    offset = (page - 1) * per_page
+    if matching is None:
+        statement = _unfiltered_page(as_cards=as_cards)
+    else:
+        statement = _first_tier_page(matching, counted, as_cards=as_cards)
+    params = {**keyword.Words.params(q), "limit": per_page, "offset": offset}
+    result = db.session.execute(statement, params)
+    rows = result.all() if as_cards else result.unique().all()
+    found = int(rows[0][-1]) if rows else keyword.count(counted, q)
+    if len(rows) == per_page or offset + len(rows) >= found:
+        items = cards.from_rows(rows) if as_cards else [row[0] for row in rows]
+    else:  # the page reaches past the first tier's window
+        ids = ranking.page_ids(matching, counted, q, found, offset, per_page)
+        items = _products_in_order(ids, as_cards=as_cards)
+    return RankedPage(page=page, per_page=per_page, items=items, total=found)
+
+
 def search_products(
-    filters: SearchFilters, page: int, per_page: int, *, by_meaning: bool = True
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+    *,
+    by_meaning: bool = True,
+    as_cards: bool = False,
 ) -> Pagination:
     """One page of products matching `filters`, ranked as described above; with
-    `by_meaning=False`, full-text alone (no query vector is computed)."""
+    `by_meaning=False`, full-text alone (no query vector is computed). With `as_cards`,
+    pages ranked here hold `cards.ProductCard`s, read as rows, for the results page
+    (sorted pages and listings still hold products: a card template reads either)."""
     if not keyword.has_terms(filters.q):
         listing = _filtered(select(Product), filters).order_by(
             *_ORDER.get(filters.sort, _ORDER["name"]), Product.id
@@ -144,22 +225,21 @@ def search_products(
 
     similar = _similar(filters) if by_meaning else []
     if filters.sort != "relevance":
-        matching = _filtered(select(Product), filters).where(
+        found = _filtered(select(Product), filters).where(
             or_(keyword.matches(filters.q), Product.id.in_(similar))
         )
-        ordered = matching.order_by(*_ORDER[filters.sort], Product.id)
+        ordered = found.order_by(*_ORDER[filters.sort], Product.id)
         return db.paginate(ordered, page=page, per_page=per_page, error_out=False, count=True)
 
     offset = (page - 1) * per_page
-    matching = _filtered(select(Product.id), filters)
-    counted = None if _unfiltered(filters) else _filtered(select(func.count(Product.id)), filters)
+    # Without filters, matches are counted and ranked in the full-text index alone.
+    unfiltered = _unfiltered(filters)
+    matching = None if unfiltered else _filtered(select(Product.id), filters)
+    counted = None if unfiltered else _filtered(select(func.count(Product.id)), filters)
+    if not similar:  # full-text alone: only this page is ranked and fetched
+        return _ranked_page(filters.q, matching, counted, page, per_page, as_cards=as_cards)
+
     total = keyword.count(counted, filters.q)
-    if not similar:  # full-text alone: bm25 order, and only this page is fetched
-        page_ids = list(
-            db.session.scalars(keyword.ranked(matching, filters.q).limit(per_page).offset(offset))
-        )
-        items = _products_in_order(page_ids)
-        return RankedPage(page=page, per_page=per_page, items=items, total=total)
 
     # The first KEYWORD_POOL full-text hits and the vector hits are fused once into a
     # block; later pages continue in bm25 order after it. (Fusing a pool that grew
@@ -173,14 +253,13 @@ def search_products(
     ids = block[offset : offset + per_page]
     if len(ids) < per_page and total > len(keyword_ids):
         ids += _after_block(filters, matching, block, len(keyword_ids), offset, per_page - len(ids))
-    return RankedPage(
-        page=page, per_page=per_page, items=_products_in_order(ids), total=total + also
-    )
+    items = _products_in_order(ids, as_cards=as_cards)
+    return RankedPage(page=page, per_page=per_page, items=items, total=total + also)
 
 
 def _after_block(
     filters: SearchFilters,
-    matching: Select[Any],
+    matching: Select[Any] | None,
     block: list[int],
     pooled: int,
     offset: int,

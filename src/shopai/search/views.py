@@ -23,9 +23,8 @@ def search() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     filters = form.filters()
     if not valid or form.category.errors:
         return render_template("search/results.html", form=form, pagination=None), 400
-    pagination = existing_page(
-        search_products(filters, page_arg(), current_app.config["SHOPAI_PER_PAGE"])
-    )
+    per_page = current_app.config["SHOPAI_PER_PAGE"]
+    pagination = existing_page(search_products(filters, page_arg(), per_page, as_cards=True))
     html = render_template("search/results.html", form=form, pagination=pagination)
     if filters.q and page_arg() == 1 and filters == SearchFilters(q=filters.q, sort=filters.sort):
         # A submitted search, not a later page or a filter refined: counted for the

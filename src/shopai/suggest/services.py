@@ -40,7 +40,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -761,56 +761,77 @@ def _request_expansion(query: str) -> bool:
 # -- what shoppers search and click --------------------------------------------------
 
 
-def _upsert(query: str, *, submitted: int, clicks: int, hits: int | None) -> None:
+@dataclass(frozen=True)
+class _Count:
+    """One row's worth of counting: searches or clicks of one query, and the visitors
+    whose submission of it today counts towards making it popular."""
+
+    query: str
+    submitted: int
+    clicks: int
+    hits: int | None
+    visitors: tuple[str, ...] = ()
+
+
+def _upsert(counts: Sequence[_Count]) -> None:
+    """Add each count to its query's row (made if new): one statement for them all,
+    since a batch of the search page's counts is written beside requests being served."""
     now = utcnow()
-    values: dict[str, Any] = {
-        "query": query,
-        "submitted": submitted,
-        "clicks": clicks,
-        "last_hits": hits,
-        "first_seen": now,
-        "last_seen": now,
-    }
-    changes: dict[str, Any] = {
-        "submitted": SearchQuery.submitted + submitted,
-        "clicks": SearchQuery.clicks + clicks,
-        "last_seen": now,
-    }
-    if hits is not None:
-        changes["last_hits"] = hits
+    rows = [
+        {
+            "query": count.query,
+            "submitted": count.submitted,
+            "clicks": count.clicks,
+            "last_hits": count.hits,
+            "first_seen": now,
+            "last_seen": now,
+        }
+        for count in counts
+    ]
     dialect = db.engine.dialect.name
-    if dialect == "sqlite":
-        lite = sqlite.insert(SearchQuery).values(**values)
-        db.session.execute(lite.on_conflict_do_update(index_elements=["query"], set_=changes))
+    if dialect in ("sqlite", "postgresql"):
+        insert = (sqlite if dialect == "sqlite" else postgresql).insert(SearchQuery)
+        new = insert.excluded
+        added = {
+            "submitted": SearchQuery.submitted + new.submitted,
+            "clicks": SearchQuery.clicks + new.clicks,
+            "last_hits": func.coalesce(new.last_hits, SearchQuery.last_hits),  # clicks: none
+            "last_seen": new.last_seen,
+        }
+        db.session.execute(insert.on_conflict_do_update(index_elements=["query"], set_=added), rows)
         return
-    if dialect == "postgresql":
-        pg = postgresql.insert(SearchQuery).values(**values)
-        db.session.execute(pg.on_conflict_do_update(index_elements=["query"], set_=changes))
-        return
-    changed = db.session.execute(
-        update(SearchQuery).where(SearchQuery.query == query).values(**changes)
-    )
-    if not getattr(changed, "rowcount", 0):
-        db.session.add(SearchQuery(**values))
+    for count, values in zip(counts, rows, strict=True):
+        changes: dict[str, Any] = {
+            "submitted": SearchQuery.submitted + count.submitted,
+            "clicks": SearchQuery.clicks + count.clicks,
+            "last_seen": now,
+        }
+        if count.hits is not None:
+            changes["last_hits"] = count.hits
+        changed = db.session.execute(
+            update(SearchQuery).where(SearchQuery.query == count.query).values(**changes)
+        )
+        if not getattr(changed, "rowcount", 0):
+            db.session.add(SearchQuery(**values))
 
 
-def _record(
-    query: str, *, submitted: int, clicks: int, hits: int | None, visitor: str | None = None
-) -> bool:
-    """Count a search or a click (and, with `visitor`, that visitor's submission today)."""
-    if not query:
-        return False
+def _record(*counts: _Count) -> int:
+    """Count searches and clicks (and each visitor's submission today) in one
+    transaction; if it fails, each row on its own, so one bad row costs only itself.
+    How many rows were counted."""
+    counts = tuple(count for count in counts if count.query)
     try:
-        _upsert(query, submitted=submitted, clicks=clicks, hits=hits)
-        if visitor is not None:
-            _count_visitor(query, visitor)
+        _upsert(counts)
+        _count_visitors(counts)
         db.session.commit()
     except SQLAlchemyError:
         # A statistic is not worth failing the shopper's request for.
         db.session.rollback()
+        if len(counts) > 1:
+            return sum(_record(count) for count in counts)
         log.warning("could not record a search", exc_info=True)
-        return False
-    return True
+        return 0
+    return len(counts)
 
 
 def visitor_hash(client: str, day: date) -> str:
@@ -821,21 +842,25 @@ def visitor_hash(client: str, day: date) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:VISITOR_HASH_CHARS]
 
 
-def _count_visitor(query: str, client: str) -> None:
-    """Record that `client` submitted `query` today (once a day per visitor)."""
-    query_id = db.session.scalar(select(SearchQuery.id).where(SearchQuery.query == query))
-    if query_id is None:
+def _count_visitors(counts: Sequence[_Count]) -> None:
+    """Record that each count's visitors submitted its query today (once a day each)."""
+    queries = [count.query for count in counts if count.visitors]
+    if not queries:
         return
-    day = utcnow().date()
-    values = {"query_id": query_id, "visitor": visitor_hash(client, day), "day": day}
-    dialect = db.engine.dialect.name
-    if dialect == "sqlite":
-        db.session.execute(sqlite.insert(SearchVisitor).values(**values).on_conflict_do_nothing())
-    elif dialect == "postgresql":
-        db.session.execute(
-            postgresql.insert(SearchVisitor).values(**values).on_conflict_do_nothing()
-        )
-    else:
+    found = select(SearchQuery.query, SearchQuery.id).where(SearchQuery.query.in_(queries))
+    ids = {query: query_id for query, query_id in db.session.execute(found)}
+    day, dialect = utcnow().date(), db.engine.dialect.name
+    rows = [
+        {"query_id": ids[count.query], "visitor": visitor_hash(client, day), "day": day}
+        for count in counts
+        if count.query in ids
+        for client in count.visitors
+    ]
+    if rows and dialect in ("sqlite", "postgresql"):
+        insert = (sqlite if dialect == "sqlite" else postgresql).insert(SearchVisitor)
+        db.session.execute(insert.on_conflict_do_nothing(), rows)
+        return
+    for values in rows:
         try:
             with db.session.begin_nested():
                 db.session.add(SearchVisitor(**values))
@@ -849,13 +874,29 @@ def record_search(q: str, hits: int, visitor: str | None = None) -> bool:
     `visitor` (the client address) makes the search count towards becoming popular,
     once per visitor and day, and only if every word of it is a catalog word (see
     `popular_words_known`); without it the search is only counted for the admin page."""
-    query = normalize_query(q)
-    if not query:
-        return False
-    counts = visitor and hits > 0 and popular_words_known(query, state().catalog().phrases)
-    return _record(
-        query, submitted=1, clicks=0, hits=max(0, hits), visitor=visitor if counts else None
-    )
+    return record_searches([(q, hits, visitor)]) == 1
+
+
+def record_searches(searches: Iterable[tuple[str, int, str | None]]) -> int:
+    """`record_search` for each (q, hits, visitor), in one commit: how the search page's
+    background recorder (`recording.SearchRecorder`) counts a batch. Searches of the same
+    query share one row's update (the last one's hits are kept, as one by one). How many
+    rows were counted."""
+    counts: dict[str, _Count] = {}
+    known: dict[str, bool] = {}
+    for q, hits, visitor in searches:
+        query = normalize_query(q)
+        if not query:
+            continue
+        before = counts.get(query, _Count(query, 0, 0, None))
+        visitors = before.visitors
+        if visitor and hits > 0 and visitor not in visitors:
+            if query not in known:
+                known[query] = popular_words_known(query, state().catalog().phrases)
+            if known[query]:
+                visitors += (visitor,)
+        counts[query] = _Count(query, before.submitted + 1, 0, max(0, hits), visitors)
+    return _record(*counts.values()) if counts else 0
 
 
 def record_click(text: str, query: str) -> bool:
@@ -868,7 +909,7 @@ def record_click(text: str, query: str) -> bool:
     offered = {normalize_query(s.text) for s in suggest(query, limit=MAX_LIMIT).suggestions}
     if shown not in offered:
         return False
-    return _record(shown, submitted=0, clicks=1, hits=None)
+    return _record(_Count(shown, submitted=0, clicks=1, hits=None)) == 1
 
 
 # -- the admin page ------------------------------------------------------------------
