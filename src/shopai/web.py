@@ -7,7 +7,10 @@ from typing import Any
 from flask import abort, current_app, request
 from flask.globals import request_ctx
 from flask_sqlalchemy.pagination import Pagination
+from limits import parse_many
 from werkzeug.datastructures import MultiDict
+
+from .extensions import limiter
 
 MAX_PAGE = 10_000
 MAX_PER_PAGE = 100
@@ -56,3 +59,13 @@ def url_keeping_query(endpoint: str, /, **values: Any) -> str:
     adapter = request_ctx.url_adapter
     assert adapter is not None  # always bound inside a request
     return adapter.build(endpoint, merged)
+
+
+def within_rate(setting: str, scope: str, key: str) -> bool:
+    """Spend one hit of each rate in the Flask-Limiter setting `setting` ("10 per
+    minute;100 per day") for `key` in `scope`; False once any is spent. For budgets a
+    view checks itself, where only some requests spend them (a decorator counts all)."""
+    if not limiter.enabled:
+        return True
+    rates = parse_many(current_app.config[setting])
+    return all(limiter.limiter.hit(rate, scope, key) for rate in rates)

@@ -139,10 +139,18 @@ def card(product: Product) -> Card:
 
 def cards_for(ids: list[int]) -> list[Card]:
     """Cards for product ids, in order, from the database; deleted products vanish."""
-    if not ids:
-        return []
-    found = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(ids)))}
-    return [card(found[pid]) for pid in ids if pid in found]
+    return cards_for_each([ids])[0]
+
+
+def cards_for_each(id_lists: list[list[int]]) -> list[list[Card]]:
+    """`cards_for` of several lists (a conversation's answers) in one query."""
+    wanted = {pid for ids in id_lists for pid in ids}
+    found = (
+        {p.id: card(p) for p in db.session.scalars(select(Product).where(Product.id.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    return [[found[pid] for pid in ids if pid in found] for ids in id_lists]
 
 
 # -- starting a turn -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from flask import (
     session,
     stream_with_context,
 )
+from flask.blueprints import BlueprintSetupState
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -38,7 +39,7 @@ from .services import (
     Waiting,
     answer,
     begin_turn,
-    cards_for,
+    cards_for_each,
     find_conversation,
     new_owner_token,
     owner_hash,
@@ -54,7 +55,6 @@ BUSY = "The assistant is busy with other shoppers. Try again in a moment."
 RATED_PER_PAGE = 30
 
 SLOTS_KEY = "shopai.chat_slots"
-_slots_lock = threading.Lock()
 
 
 def _owner() -> str:
@@ -78,16 +78,17 @@ def _session_limit() -> str:
     return current_app.config["SHOPAI_CHAT_SESSION_RATE_LIMIT"]
 
 
-def _answer_slots() -> threading.BoundedSemaphore:
-    """Answers being written in this process, at most SHOPAI_CHAT_MAX_STREAMS: each
+@bp.record_once
+def _make_answer_slots(state: BlueprintSetupState) -> None:
+    """Answers written at once in this process, at most SHOPAI_CHAT_MAX_STREAMS: each
     holds a server thread for as long as the model writes, and the shop must keep
     threads for everyone else."""
-    with _slots_lock:
-        slots = current_app.extensions.get(SLOTS_KEY)
-        if slots is None:
-            limit = current_app.config["SHOPAI_CHAT_MAX_STREAMS"]
-            slots = current_app.extensions[SLOTS_KEY] = threading.BoundedSemaphore(limit)
-        return slots
+    limit = state.app.config["SHOPAI_CHAT_MAX_STREAMS"]
+    state.app.extensions[SLOTS_KEY] = threading.BoundedSemaphore(limit)
+
+
+def _answer_slots() -> threading.BoundedSemaphore:
+    return current_app.extensions[SLOTS_KEY]
 
 
 def _who(turn: Turn) -> str:
@@ -100,17 +101,21 @@ def _refused(refusal: ChatRefused) -> Response:
     return json_error(refusal.status, "Refused", refusal.message)
 
 
-def message_dict(message: ChatMessage) -> dict[str, Any]:
-    is_answer = message.role == "assistant"
-    return {
-        "id": message.id,
-        "role": message.role,
-        "text": message.content,
-        "html": str(render_reply(message.content)) if is_answer else None,
-        "status": message.status,
-        "products": [asdict(c) for c in cards_for(message.product_ids)] if is_answer else [],
-        "rating": message.rating,
-    }
+def message_dicts(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """A conversation's messages as JSON, their answers' cards read in one query."""
+    cards = cards_for_each([m.product_ids if m.role == "assistant" else [] for m in messages])
+    return [
+        {
+            "id": message.id,
+            "role": message.role,
+            "text": message.content,
+            "html": str(render_reply(message.content)) if message.role == "assistant" else None,
+            "status": message.status,
+            "products": [asdict(c) for c in message_cards],
+            "rating": message.rating,
+        }
+        for message, message_cards in zip(messages, cards, strict=True)
+    ]
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -155,7 +160,7 @@ def current_conversation() -> Response:
     conversation = find_conversation(_owner(), session.get(CURRENT_KEY))
     response = jsonify(
         conversation_id=conversation.public_id if conversation else None,
-        messages=[message_dict(m) for m in conversation.messages] if conversation else [],
+        messages=message_dicts(conversation.messages) if conversation else [],
     )
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -12,13 +12,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from limits import parse_many
 from werkzeug.wrappers import Response
 
 from ..auth.decorators import admin_required
 from ..catalog import services as catalog
 from ..catalog.models import Category, Product
-from ..extensions import db, limiter
+from ..extensions import db
+from ..web import within_rate
 from . import bp
 from .forms import GenerateImagesForm, PromptTemplateForm
 from .generation import (
@@ -48,19 +48,11 @@ def media(filename: str) -> Response:
     return response
 
 
-def _within_rate_limit() -> bool:
-    """SHOPAI_IMAGES_RATE_LIMIT per admin: each request may cost real money."""
-    if not limiter.enabled:
-        return True
-    rates = parse_many(current_app.config["SHOPAI_IMAGES_RATE_LIMIT"])
-    who = f"admin:{current_user.get_id()}"
-    return all(limiter.limiter.hit(rate, RATE_SCOPE, who) for rate in rates)
-
-
 def start_generation(product: Product, prompt: str | None, n: int) -> bool:
     """Ask for images of a saved product, telling the admin (flash) if it was refused.
     The product stays saved either way."""
-    if not _within_rate_limit():
+    # Per admin: each request may cost real money.
+    if not within_rate("SHOPAI_IMAGES_RATE_LIMIT", RATE_SCOPE, f"admin:{current_user.get_id()}"):
         flash("Too many image requests: wait a little before asking for more.", "warning")
         return False
     try:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
-from limits import parse_many
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
 
 from ..auth.decorators import admin_required
 from ..errors import json_error
 from ..extensions import limiter
+from ..web import within_rate
 from . import bp
 from .forms import BlockTermForm, BookQueryForm, RemoveTermForm, SuggestArgs
 from .services import (
@@ -48,15 +48,10 @@ def _expansion_allowed() -> bool:
     call): per client (the limiter's key), then across all clients. Each check is one
     atomic `hit`. Over budget, the shopper still gets every catalog suggestion; the
     query is just not sent to the model."""
-    if not limiter.enabled:
-        return True
-    config, strategy = current_app.config, limiter.limiter
     client = limiter._key_func()  # the key every limit of the app uses
-    per_client = parse_many(config["SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT"])
-    if not all(strategy.hit(item, EXPAND_SCOPE, client) for item in per_client):
-        return False
-    everyone = parse_many(config["SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT"])
-    return all(strategy.hit(item, EXPAND_GLOBAL_SCOPE, "all") for item in everyone)
+    return within_rate("SHOPAI_SUGGEST_EXPANSION_RATE_LIMIT", EXPAND_SCOPE, client) and within_rate(
+        "SHOPAI_SUGGEST_EXPANSION_GLOBAL_LIMIT", EXPAND_GLOBAL_SCOPE, "all"
+    )
 
 
 def _from_the_widget() -> bool:
