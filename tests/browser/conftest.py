@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -41,10 +42,32 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         browser.close()
 
 
+FILE_PATHS = ("/static/", "/media/")
+
+
+def _files_read_whole(app: Flask) -> Any:
+    """Werkzeug's development server skips closing a response it could not finish
+    sending (a page navigated away mid-download), leaving a static file open: a
+    ResourceWarning, an error under -W error. Files are small, so read them whole
+    and close them at once; every other response (streams) passes through."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        body = app(environ, start_response)
+        if not environ.get("PATH_INFO", "").startswith(FILE_PATHS):
+            return body
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The test app on a free loopback port; threaded so one slow request blocks nothing."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _files_read_whole(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
