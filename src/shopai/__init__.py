@@ -82,9 +82,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, assistant, auth, catalog, images, jobs, search, suggest
+    from . import admin, api, assistant, auth, catalog, health, images, jobs, search, suggest, usage
 
     for module in (catalog, search, admin, auth, api, images, jobs, suggest, assistant):
+        app.register_blueprint(module.bp)
+    for module in (health,):  # probes
         app.register_blueprint(module.bp)
 
 

@@ -26,6 +26,7 @@ from .env import EnvReader, SettingError
 ENVIRONMENTS = ("development", "production", "testing")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 # What Werkzeug can compare a Host header with: a name or IPv4 address, lowercase,
 # optionally with a leading dot for subdomains (IPv6 literals never match there).
 _HOST_NAME = re.compile(r"\.?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
@@ -191,6 +192,8 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_BEHIND_PROXY": env.flag("SHOPAI_BEHIND_PROXY"),
         "SHOPAI_HTTPS": https,
         "SHOPAI_LOG_LEVEL": log_level,
+        # "json": one JSON object per line, for log collectors (shopai.request_log).
+        "SHOPAI_LOG_FORMAT": env.choice("SHOPAI_LOG_FORMAT", "text", LOG_FORMATS),
         "TRUSTED_HOSTS": _trusted_hosts(env, shop_env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema import SchemaError as InvalidSchema
 from jsonschema import ValidationError as SchemaMismatch
 
-from .breaker import CircuitBreaker
+from .breaker import CircuitBreaker, State
 from .download import download_image
 from .embeddings import LocalEmbedder, shared_embedder
 from .errors import AIBadResponse, AIConfigError, AIError, AIRequestRefused, AIUnavailable
@@ -174,8 +174,7 @@ class AIClient:
         about whether the other can still be served."""
         if self._closed:
             raise AIUnavailable("the AI client has been closed")
-        feature = self.settings.feature(name)
-        key = "local" if feature.backend == "local" else f"openai:{feature.base_url}"
+        key = self._backend_key(name)
         with self._lock:
             backend = self._backends.get(key) or self._new_backend(key, name)
             breaker = self._breakers.get((key, name))
@@ -187,6 +186,19 @@ class AIClient:
                 )
         backend.client  # noqa: B018 - creates the SDK client (and starts a local server) now
         return backend, breaker
+
+    def _backend_key(self, name: Feature) -> str:
+        feature = self.settings.feature(name)
+        return "local" if feature.backend == "local" else f"openai:{feature.base_url}"
+
+    def breaker_state(self, name: Feature) -> State | None:
+        """The feature's circuit state, or None before its first call. Only reads:
+        health checks call it, and must neither spend tokens nor start a model server."""
+        if self.settings.feature(name).backend in ("onnx", "renderer"):
+            return None  # in-process: no server, no breaker
+        with self._lock:
+            breaker = self._breakers.get((self._backend_key(name), name))
+        return None if breaker is None else breaker.state
 
     def _new_backend(self, key: str, name: Feature) -> OpenAIBackend:
         """Called with the lock held; the SDK client itself is created lazily."""

@@ -180,6 +180,17 @@ class JobRuntime:
         where = parts.hostname or parts.path
         return f"Redis {where}" + (f":{parts.port}" if parts.port else "")
 
+    def pending_count(self) -> int:
+        """Messages waiting in the queue; raises when the queue cannot be reached
+        (readiness checks call it)."""
+        with self._lock:
+            huey = self.huey
+            try:
+                return int(huey.pending_count())
+            finally:
+                if not self._consuming():
+                    self._close_storage(huey)
+
     def send(self, job_id: int, delay: float = 0.0, priority: int = 0) -> None:
         """Send "look at job N" (at `delay` seconds from now; higher `priority` is taken
         first). A failure is logged, not raised: the job row is already committed and
