@@ -86,7 +86,7 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (catalog, search, admin, auth, api, images, jobs, suggest, assistant):
         app.register_blueprint(module.bp)
-    for module in (health,):  # probes
+    for module in (health, usage):  # probes; /admin/usage
         app.register_blueprint(module.bp)
 
 
