@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from ..catalog import services as catalog
@@ -12,6 +12,7 @@ from ..search.forms import search_form
 from ..search.services import search_products
 from ..web import page_arg, per_page_arg
 from . import bp
+from .openapi import openapi_document
 from .serializers import category_dict, page_dict, product_dict
 
 
@@ -36,3 +37,12 @@ def product(product_id: int) -> Response:
 @bp.get("/categories")
 def categories() -> Response:
     return jsonify(items=[category_dict(c) for c in catalog.categories()])
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 description of every JSON route under /api (see `openapi.py`)."""
+    document = openapi_document(current_app.config["SHOPAI_CHAT_MAX_MESSAGE_CHARS"])
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
