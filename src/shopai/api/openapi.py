@@ -61,14 +61,26 @@ HIGHLIGHT = {
         "maxItems": 2,
     },
 }
-CSRF_HEADER = {
-    "name": "X-CSRFToken",
-    "in": "header",
-    "required": True,
-    "description": "The token from GET /csrf-token, sent with that response's session "
-    "cookie. Without it every POST is refused with 400.",
-    "schema": {"type": "string"},
+# Every POST needs the session cookie and the CSRF token of that session; the admin
+# endpoints need the session of a signed-in admin. Security schemes, not parameters:
+# clients (and fuzzers) supply them, they are not data to vary.
+SECURITY_SCHEMES = {
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "session",
+        "description": "The shop's session cookie (set by any page, or GET /csrf-token).",
+    },
+    "csrf": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRFToken",
+        "description": "The token from GET /csrf-token, valid with the session cookie it "
+        "was issued with. Without it every POST is refused with 400.",
+    },
 }
+STATE_CHANGE: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
+SESSION: list[dict[str, list[str]]] = [{"session": []}]
 RATE_LIMITED = _error("Too many requests from this client (Retry-After says when to retry).")
 BAD_CSRF = _error("Invalid body, or missing or wrong CSRF token.")
 
@@ -431,6 +443,7 @@ def _catalog_paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("ProductPage"), "A page of matching products."),
                     "400": _error("Invalid parameters (see `fields`)."),
+                    "404": _error("A page past the last one (page 1 is never one)."),
                 },
             }
         },
@@ -509,7 +522,7 @@ def _suggest_paths() -> dict[str, Any]:
                 "operationId": "recordSuggestionClick",
                 "tags": ["suggestions"],
                 "summary": "A shopper picked a suggestion",
-                "parameters": [CSRF_HEADER],
+                "security": STATE_CHANGE,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("SuggestionClick")}},
@@ -547,7 +560,7 @@ def _chat_paths() -> dict[str, Any]:
                 "Server-Sent Events: `token` ({text}), `products` ({products}), `error` "
                 "({message}), and `done` last ({conversation_id, message_id, status, html, "
                 "notice}). Otherwise the whole answer comes as one JSON object.",
-                "parameters": [CSRF_HEADER],
+                "security": STATE_CHANGE,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("ChatRequest")}},
@@ -558,6 +571,18 @@ def _chat_paths() -> dict[str, Any]:
                         "content": {
                             "application/json": {"schema": _ref("ChatReply")},
                             "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                        "links": {
+                            "rate": {
+                                "operationId": "rateAnswer",
+                                "parameters": {"message_id": "$response.body#/message_id"},
+                            },
+                            "stop": {
+                                "operationId": "stopAnswer",
+                                "parameters": {
+                                    "conversation_id": "$response.body#/conversation_id"
+                                },
+                            },
                         },
                     },
                     "400": BAD_CSRF,
@@ -575,7 +600,7 @@ def _chat_paths() -> dict[str, Any]:
                 "operationId": "newConversation",
                 "tags": ["assistant"],
                 "summary": "Start over: the next message opens a new conversation",
-                "parameters": [CSRF_HEADER],
+                "security": STATE_CHANGE,
                 "responses": {
                     "200": _json(
                         {
@@ -594,7 +619,8 @@ def _chat_paths() -> dict[str, Any]:
                 "operationId": "stopAnswer",
                 "tags": ["assistant"],
                 "summary": "Stop the answer being written in a conversation",
-                "parameters": [conversation_param, CSRF_HEADER],
+                "parameters": [conversation_param],
+                "security": STATE_CHANGE,
                 "responses": {
                     "200": _json(
                         {
@@ -614,7 +640,8 @@ def _chat_paths() -> dict[str, Any]:
                 "operationId": "rateAnswer",
                 "tags": ["assistant"],
                 "summary": "Rate one of this session's answers",
-                "parameters": [_id_param("message_id", "The answer's id."), CSRF_HEADER],
+                "parameters": [_id_param("message_id", "The answer's id.")],
+                "security": STATE_CHANGE,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("Rating")}},
@@ -658,6 +685,7 @@ def _jobs_paths() -> dict[str, Any]:
                 "operationId": "listJobs",
                 "tags": ["jobs"],
                 "summary": "The newest background jobs (admins)",
+                "security": SESSION,
                 "parameters": [
                     {
                         "name": "status",
@@ -690,6 +718,7 @@ def _jobs_paths() -> dict[str, Any]:
                 "operationId": "getJob",
                 "tags": ["jobs"],
                 "summary": "One job with its payload (admins)",
+                "security": SESSION,
                 "parameters": [job_id],
                 "responses": {
                     "200": _json(_ref("Job"), "The job."),
@@ -703,7 +732,8 @@ def _jobs_paths() -> dict[str, Any]:
                 "operationId": "retryJob",
                 "tags": ["jobs"],
                 "summary": "Queue a failed or cancelled job again (admins)",
-                "parameters": [job_id, CSRF_HEADER],
+                "parameters": [job_id],
+                "security": STATE_CHANGE,
                 "responses": changed,
             }
         },
@@ -712,7 +742,8 @@ def _jobs_paths() -> dict[str, Any]:
                 "operationId": "cancelJob",
                 "tags": ["jobs"],
                 "summary": "Cancel a queued or running job (admins)",
-                "parameters": [job_id, CSRF_HEADER],
+                "parameters": [job_id],
+                "security": STATE_CHANGE,
                 "responses": changed,
             }
         },
@@ -763,5 +794,8 @@ def openapi_document(max_message_chars: int = 1000) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": _schemas(max_message_chars)},
+        "components": {
+            "schemas": _schemas(max_message_chars),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
