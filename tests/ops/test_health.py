@@ -42,6 +42,7 @@ def test_readyz_lists_every_check_with_timing(client):
     assert models["features"]["chat"] == {
         "backend": "local",
         "model": "SmolLM2-135M-Instruct",
+        "configured": True,
         "circuit": "idle",
     }
     assert "Set-Cookie" not in response.headers
@@ -141,3 +142,17 @@ def test_probe_access_lines_are_debug_only(client, caplog):
 def test_readyz_body_is_plain_json(client):
     body = json.loads(client.get("/readyz").get_data(as_text=True))
     assert isinstance(body["checks"]["database"]["dialect"], str)
+
+
+def test_a_missing_embedded_model_file_degrades(app_config, tmp_path):
+    from shopai import create_app
+    from shopai.ai.settings import AISettings
+
+    settings = AISettings.from_env({"SHOPAI_LOCAL_MODEL_PATH": str(tmp_path / "gone.gguf")})
+    app = create_app({**app_config, "SHOPAI_AI": settings})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["models"]["features"]["suggest"]["configured"] is False
+    assert "no model file for suggest" in body["checks"]["models"]["error"]

