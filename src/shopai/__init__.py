@@ -95,6 +95,7 @@ def register_commands(app: Flask) -> None:
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
     from .jobs.cli import jobs_group, worker_command
     from .search.cli import embeddings_group
+    from .serve import serve_command
     from .suggest.cli import suggest_group
 
     commands = (
@@ -107,6 +108,7 @@ def register_commands(app: Flask) -> None:
         jobs_group,
         embeddings_group,
         suggest_group,
+        serve_command,
     )
     for command in commands:
         app.cli.add_command(command)

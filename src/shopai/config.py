@@ -22,6 +22,7 @@ from .ai.errors import AIConfigError
 from .ai.renderer import parse_size
 from .ai.settings import AISettings
 from .env import EnvReader, SettingError
+from .serve import serve_settings
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
@@ -274,4 +275,6 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_JOB_RETRY_BASE_SECONDS": env.number("SHOPAI_JOB_RETRY_BASE_SECONDS", 10.0),
         "SHOPAI_JOB_RETRY_MAX_SECONDS": env.number("SHOPAI_JOB_RETRY_MAX_SECONDS", 3600.0),
         "WTF_CSRF_TIME_LIMIT": None,
+        # `shopai serve`: gunicorn workers and threads, job worker processes.
+        **serve_settings(env, redis_url),
     }
