@@ -206,6 +206,8 @@ class _HitsCache:
             self.revision = revision
 
     def get_many(self, texts: Sequence[str]) -> list[int | None]:
+        if self.revision is None:  # no catalog read yet: no key to look under
+            return [None] * len(texts)
         tag = self._tag
         found = self._cache.get_many([f"{tag}:{text}" for text in texts])
         return [None if value is None else _as_count(value) for value in found]
@@ -214,8 +216,8 @@ class _HitsCache:
         return self.get_many([text])[0]
 
     def put(self, text: str, hits: int, revision: tuple[Any, ...] | None) -> None:
-        if revision != self.revision:
-            return  # counted against a catalog that has changed since
+        if revision is None or revision != self.revision:
+            return  # counted against a catalog that has changed since (or never read)
         self._cache.set_many({f"{self._tag}:{text}": str(hits).encode()}, HITS_TTL_SECONDS)
 
 
