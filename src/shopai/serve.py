@@ -76,6 +76,7 @@ class Child:
 class Supervisor:
     children: list[Child]
     stop_seconds: float = STOP_SECONDS
+    max_restart_delay: float = MAX_RESTART_DELAY
     clock: Callable[[], float] = time.monotonic
     env: dict[str, str] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -127,7 +128,8 @@ class Supervisor:
                     return code or 1
                 ran = now - child.started_at
                 child.failures = 0 if ran >= HEALTHY_SECONDS else child.failures + 1
-                delay = min(MAX_RESTART_DELAY, 2.0 ** (child.failures - 1)) if child.failures else 0
+                delay = 2.0 ** (child.failures - 1) if child.failures else 0.0
+                delay = min(self.max_restart_delay, delay)
                 log.warning("%s exited with %s; restarting in %.0f s", child.name, code, delay)
                 child.process, child.due_at = None, now + delay
         return 0
