@@ -12,10 +12,12 @@ One command starts every process a machine runs and stops them together:
 
 The supervisor restarts a job worker that dies (with a growing delay if it keeps
 dying: a bad setting should not spin), and stops everything when gunicorn ends
-(gunicorn restarts its own workers). SIGTERM or SIGINT stops all of them
-gracefully: gunicorn finishes its requests, workers finish their jobs (an
-unfinished job runs again after its lease), and whatever is still running after
-`STOP_SECONDS` is killed. Children also get SIGTERM if the supervisor itself dies.
+(gunicorn restarts its own workers). SIGTERM stops all of them gracefully:
+gunicorn finishes its requests, workers finish their jobs (an unfinished job runs
+again after its lease), and whatever is still running after `STOP_SECONDS` is
+killed. (Ctrl-C in a terminal reaches every process of the group at once, and
+gunicorn and Huey take SIGINT as "stop now".) Children also get SIGTERM if the
+supervisor itself dies.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class Supervisor:
                     continue
                 if not child.restart:
                     log.error("%s exited with %s: stopping every process", child.name, code)
-                    return code or 1
+                    return code if code > 0 else 1  # killed by a signal, or 0 unasked
                 ran = now - child.started_at
                 child.failures = 0 if ran >= HEALTHY_SECONDS else child.failures + 1
                 delay = 2.0 ** (child.failures - 1) if child.failures else 0.0
@@ -136,7 +138,7 @@ class Supervisor:
 
     def _stop_all(self) -> int:
         """SIGTERM to all, SIGKILL to whatever is left after `stop_seconds`; 1 if any
-        had to be killed or ended badly."""
+        had to be killed."""
         running = [c.process for c in self.children if c.process is not None]
         for process in running:
             if process.poll() is None:
