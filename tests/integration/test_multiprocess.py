@@ -293,10 +293,11 @@ def test_two_web_and_two_job_workers_run_200_image_jobs_once_and_survive_a_kill(
     # The supervisor starts another worker; the sweep (each worker's, every minute, or
     # this one) re-queues what the dead one held once its lease has run out.
     wait_for(
-        lambda: len(deployment.processes()[2]) == JOB_WORKERS,
-        "the supervisor to replace the worker",
+        lambda: deployment.log().count("ShopAI worker:") == JOB_WORKERS + 1,
+        "the supervisor to replace the worker (and the new one to be up)",
         PATIENCE,
     )
+    assert len(deployment.processes()[2]) == JOB_WORKERS
     wait_for(lambda: (fresh(held.id).lease_until or utcnow()) < utcnow(), "the lease to run out")
     sweep()
     wait_for(
