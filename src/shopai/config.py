@@ -22,6 +22,7 @@ from .ai.errors import AIConfigError
 from .ai.renderer import parse_size
 from .ai.settings import AISettings
 from .env import EnvReader, SettingError
+from .serve import serve_settings
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
@@ -110,6 +111,27 @@ def _redis_url(env: EnvReader) -> str | None:
     except ValueError:
         raise ConfigError("REDIS_URL has a malformed port") from None
     return url
+
+
+def _limiter_storage(env: EnvReader, redis_url: str | None) -> dict[str, Any]:
+    """Flask-Limiter's storage: `RATELIMIT_STORAGE_URI` if given, else the Redis of
+    `REDIS_URL` (so every web process counts against the same limits), else memory (one
+    process). With Redis, an unreachable server is not an error page: the limiter
+    counts in memory until it is back (per process meanwhile)."""
+    uri = env.text("RATELIMIT_STORAGE_URI")
+    if not uri and redis_url:
+        # The `limits` library spells a Unix socket redis+unix:// (redis-py: unix://).
+        uri = "redis+unix://" + redis_url[7:] if redis_url.startswith("unix://") else redis_url
+    uri = uri or "memory://"
+    if uri.startswith("memory://"):
+        return {"RATELIMIT_STORAGE_URI": uri}
+    return {
+        "RATELIMIT_STORAGE_URI": uri,
+        "RATELIMIT_KEY_PREFIX": "shopai",
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+    }
 
 
 def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -202,7 +224,7 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": https,
         "PREFERRED_URL_SCHEME": "https" if https else "http",
-        "RATELIMIT_STORAGE_URI": env.text("RATELIMIT_STORAGE_URI", "memory://"),
+        **_limiter_storage(env, redis_url),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SHOPAI_LOGIN_RATE_LIMIT": login_limit,
         # Search suggestions (shopai.suggest): per-client rates of /api/suggest and of
@@ -256,4 +278,6 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_JOB_RETRY_BASE_SECONDS": env.number("SHOPAI_JOB_RETRY_BASE_SECONDS", 10.0),
         "SHOPAI_JOB_RETRY_MAX_SECONDS": env.number("SHOPAI_JOB_RETRY_MAX_SECONDS", 3600.0),
         "WTF_CSRF_TIME_LIMIT": None,
+        # `shopai serve`: gunicorn workers and threads, job worker processes.
+        **serve_settings(env, redis_url),
     }

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
 from flask import abort, current_app, request
 from flask.globals import request_ctx
 from flask_sqlalchemy.pagination import Pagination
 from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.datastructures import MultiDict
 
 from .extensions import limiter
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 10_000
 MAX_PER_PAGE = 100
@@ -64,8 +70,24 @@ def url_keeping_query(endpoint: str, /, **values: Any) -> str:
 def within_rate(setting: str, scope: str, key: str) -> bool:
     """Spend one hit of each rate in the Flask-Limiter setting `setting` ("10 per
     minute;100 per day") for `key` in `scope`; False once any is spent. For budgets a
-    view checks itself, where only some requests spend them (a decorator counts all)."""
+    view checks itself, where only some requests spend them (a decorator counts all).
+
+    The hits go to the limiter's storage (Redis when scaled out, so the budget is one
+    for all web processes). If that storage cannot be reached they are counted in this
+    process instead, as the limiter's own decorators do: a Redis outage loosens a
+    budget to one per process for a while, it never turns a page into an error."""
     if not limiter.enabled:
         return True
     rates = parse_many(current_app.config[setting])
-    return all(limiter.limiter.hit(rate, scope, key) for rate in rates)
+    try:
+        return all(limiter.limiter.hit(rate, scope, key) for rate in rates)
+    except Exception as exc:  # redis.RedisError, OSError: whatever the storage raises
+        log.warning("rate limit storage unreachable (%s); counting in this process", exc)
+        return all(_fallback().hit(rate, scope, key) for rate in rates)
+
+
+@functools.cache
+def _fallback() -> FixedWindowRateLimiter:
+    """Where `within_rate` counts while the limiter's storage is unreachable (made on
+    first need: a memory storage starts a timer thread)."""
+    return FixedWindowRateLimiter(MemoryStorage())

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -22,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..ai.errors import AIError
 from ..ai_service import ai_client
+from ..cache import Cache, MemoryCache, shared_cache
+from ..cache import get as cache_get
+from ..cache import put as cache_put
 from ..catalog.models import Category, Product
 from ..extensions import db
 from .models import ProductEmbedding
@@ -35,7 +36,8 @@ BATCH_SIZE = 64
 # headphones); the opening of the description fixes that, while the whole description
 # adds nothing and makes a rebuild five times slower.
 DESCRIPTION_CHARS = 100
-QUERY_CACHE_SIZE = 1024
+QUERY_CACHE_SIZE = 1024  # in memory; Redis bounds its own
+QUERY_TTL_SECONDS = 7 * 24 * 3600.0  # keys name the model, so only age retires them
 VECTOR_INDEX_KEY = "shopai.search.vectors"
 Progress = Callable[[int], None]  # called with how many products a batch settled
 
@@ -162,29 +164,26 @@ def _store(model: str, ids: list[int], texts: list[str], vectors: list[list[floa
 
 
 class QueryVectors:
-    """Vectors of shoppers' queries, remembered per process: popular searches are
-    embedded once, and a failing backend costs the search nothing but the vector."""
+    """Vectors of shoppers' queries, remembered: popular searches are embedded once
+    (once between all processes when the shared cache is Redis: with an API backend
+    each embedding is a paid call), and a failing backend costs the search nothing but
+    the vector. Without a cache given, one of its own in this process (benchmarks)."""
 
-    def __init__(self, size: int = QUERY_CACHE_SIZE) -> None:
-        self._size = size
-        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, cache: Cache | None = None) -> None:
+        self._cache: Cache = cache if cache is not None else MemoryCache(QUERY_CACHE_SIZE)
 
     def get(self, q: str, budget: float) -> np.ndarray | None:
-        key = (embeddings_model(), " ".join(q.casefold().split()))
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        normalized = " ".join(q.casefold().split())
+        key = hashlib.sha256(f"{embeddings_model()}\0{normalized}".encode()).hexdigest()
+        kept = cache_get(self._cache, key)
+        if kept is not None and len(kept) % 4 == 0:
+            return np.frombuffer(kept, dtype="<f4")
         try:
-            vector = np.asarray(ai_client().embed([q], who="search", budget=budget)[0], "f4")
+            vector = np.asarray(ai_client().embed([q], who="search", budget=budget)[0], "<f4")
         except AIError as exc:
             log.info("search without vectors: %s", exc)
             return None
-        with self._lock:
-            self._cache[key] = vector
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+        cache_put(self._cache, key, vector.tobytes(), QUERY_TTL_SECONDS)
         return vector
 
 
@@ -193,5 +192,9 @@ QUERY_VECTORS_KEY = "shopai.search.query_vectors"
 
 def query_vector(q: str) -> np.ndarray | None:
     """The vector of a shopper's query, or None when embeddings are unavailable."""
-    cache = current_app.extensions.setdefault(QUERY_VECTORS_KEY, QueryVectors())
+    cache = current_app.extensions.get(QUERY_VECTORS_KEY)
+    if cache is None:
+        cache = current_app.extensions.setdefault(
+            QUERY_VECTORS_KEY, QueryVectors(shared_cache("query-vectors", QUERY_CACHE_SIZE))
+        )
     return cache.get(q, current_app.config["SHOPAI_SEARCH_EMBED_TIMEOUT"])

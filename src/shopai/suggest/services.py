@@ -39,7 +39,6 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,6 +50,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..cache import Cache, shared_cache
 from ..catalog.models import Category, Product
 from ..db_types import utcnow
 from ..extensions import db
@@ -88,7 +88,8 @@ CATEGORY_HITS = 3
 POPULAR_POOL = 2000  # popular searches kept in memory, most submitted first
 MAX_AGE_SECONDS = 300.0  # rebuild at least this often (changes no revision sees)
 MIN_REBUILD_SECONDS = 10.0  # other processes' changes rebuild at most this often
-HITS_CACHE_SIZE = 50_000
+HITS_CACHE_SIZE = 50_000  # in memory; Redis bounds its own
+HITS_TTL_SECONDS = 3600.0  # a catalog revision's counts outlive it by at most this
 MAX_VARIANTS = 8  # readings of a query with typos, tried fewest edits first
 SOURCES = ("catalog", "ai", "popular")
 
@@ -188,31 +189,43 @@ class _PopularSnapshot:
 
 
 class _HitsCache:
-    """How many products the search finds per text, valid for one catalog revision."""
+    """How many products the search finds per text, valid for one catalog revision.
 
-    def __init__(self, size: int = HITS_CACHE_SIZE) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._counts: OrderedDict[str, int] = OrderedDict()
+    Kept in the shared cache (`shopai.cache`: Redis when set), so every web process
+    counts a text once per revision between them. The revision is part of each key:
+    a changed catalog simply stops finding the old counts, which expire."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
         self.revision: tuple[Any, ...] | None = None
+        self._tag = ""
 
     def reset(self, revision: tuple[Any, ...]) -> None:
-        with self._lock:
-            if revision != self.revision:
-                self._counts.clear()
-                self.revision = revision
+        if revision != self.revision:
+            self._tag = hashlib.sha256(repr(revision).encode()).hexdigest()[:16]
+            self.revision = revision
+
+    def get_many(self, texts: Sequence[str]) -> list[int | None]:
+        if self.revision is None:  # no catalog read yet: no key to look under
+            return [None] * len(texts)
+        tag = self._tag
+        found = self._cache.get_many([f"{tag}:{text}" for text in texts])
+        return [None if value is None else _as_count(value) for value in found]
 
     def get(self, text: str) -> int | None:
-        with self._lock:
-            return self._counts.get(text)
+        return self.get_many([text])[0]
 
     def put(self, text: str, hits: int, revision: tuple[Any, ...] | None) -> None:
-        with self._lock:
-            if revision != self.revision:
-                return  # counted against a catalog that has changed since
-            self._counts[text] = hits
-            while len(self._counts) > self.size:
-                self._counts.popitem(last=False)
+        if revision is None or revision != self.revision:
+            return  # counted against a catalog that has changed since (or never read)
+        self._cache.set_many({f"{self._tag}:{text}": str(hits).encode()}, HITS_TTL_SECONDS)
+
+
+def _as_count(value: bytes) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None  # not ours: counted again
 
 
 @dataclass
@@ -220,8 +233,8 @@ class SuggestState:
     """One per app and process: the snapshots and the hits cache."""
 
     recheck_seconds: float
+    hits: _HitsCache
     clock: Callable[[], float] = time.monotonic
-    hits: _HitsCache = field(default_factory=_HitsCache)
     _catalog: _CatalogSnapshot | None = None
     _popular: _PopularSnapshot | None = None
     _checked_at: float = -float("inf")
@@ -353,8 +366,9 @@ def state() -> SuggestState:
     extensions = current_app.extensions
     found = extensions.get(EXTENSION_KEY)
     if found is None:
+        hits = _HitsCache(shared_cache("suggest-hits", HITS_CACHE_SIZE))
         found = extensions.setdefault(
-            EXTENSION_KEY, SuggestState(current_app.config["SHOPAI_SUGGEST_RECHECK_SECONDS"])
+            EXTENSION_KEY, SuggestState(current_app.config["SHOPAI_SUGGEST_RECHECK_SECONDS"], hits)
         )
     return found
 
@@ -542,10 +556,12 @@ def _collect(
 def count_hits(text: str) -> int:
     """Products the catalog search finds for `text` (full-text, the whole catalog),
     cached until the catalog changes."""
+    cached = state().hits.get(text)
+    return _count_and_keep(text) if cached is None else cached
+
+
+def _count_and_keep(text: str) -> int:
     cache = state().hits
-    cached = cache.get(text)
-    if cached is not None:
-        return cached
     revision = cache.revision
     hits = keyword.count(None, text) if keyword.has_terms(text) else 0
     cache.put(text, hits, revision)
@@ -563,7 +579,8 @@ def _verified(
         candidates,
         key=lambda c: (not c.exact, -c.popularity, c.edits, -c.weight, len(c.text), c.text),
     )
-    cache = state().hits
+    texts = list(dict.fromkeys(c.text for c in ordered))
+    known = dict(zip(texts, state().hits.get_many(texts), strict=True))  # one round trip
     budget = 3 * limit  # counts run per call; cached ones are free
     kept: list[tuple[_Candidate, int]] = []
     waiting: list[_Candidate] = []
@@ -572,12 +589,12 @@ def _verified(
         nonlocal budget
         if blocked.hides(candidate.text):
             return
-        hits = cache.get(candidate.text)
+        hits = known.get(candidate.text)
         if hits is None:
             if budget <= 0:
                 return
             budget -= 1
-            hits = count_hits(candidate.text)
+            hits = known[candidate.text] = _count_and_keep(candidate.text)
         if hits > 0:
             kept.append((candidate, hits))
 
