@@ -540,6 +540,7 @@ def embedded_direct(
     from shopai.ai_service import ai_client
     from shopai.assistant.prompt import build_messages
     from shopai.assistant.retrieval import retrieve
+    from shopai.assistant.services import prompt_budget
     from shopai.extensions import db
 
     app = create_app()
@@ -548,7 +549,8 @@ def embedded_direct(
         questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.direct_chats + 1)]
         with click.progressbar(questions, label="  model called directly") as bar:
             for question in bar:
-                messages = build_messages([], question, retrieve(question).products)
+                products = retrieve(question).products
+                messages = build_messages([], question, products, prompt_budget())
                 db.session.commit()
                 started = time.perf_counter()
                 first = last = None
@@ -596,7 +598,9 @@ def bench_embedded(
         if cold.first_token is not None:
             figures["cold"] = cold.first_token
             print(
-                f"  cold first answer (loads the model): first token {cold.first_token:.2f} s, "
+                "  cold first answer (the first chat after the server started; the model "
+                "loads in the background from the first request): first token "
+                f"{cold.first_token:.2f} s, "
                 f"done {cold.done or float('nan'):.2f} s [{cold.status}]"
             )
         sample = cold.text.replace("\n", " ")

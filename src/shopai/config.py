@@ -265,6 +265,7 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
             "SHOPAI_CHAT_MAX_REPLY_TOKENS", 300, minimum=16
         ),
         "SHOPAI_CHAT_MAX_STREAMS": env.integer("SHOPAI_CHAT_MAX_STREAMS", 8, minimum=1),
+        "SHOPAI_CHAT_PROMPT_PRODUCTS": env.integer("SHOPAI_CHAT_PROMPT_PRODUCTS", 0, minimum=0),
         "SHOPAI_CHAT_RETENTION_DAYS": env.integer("SHOPAI_CHAT_RETENTION_DAYS", 30, minimum=1),
         # Generated product images (shopai.images.generation): images per UTC day (all
         # backends but the offline renderer count), requests per admin, the size asked for.

@@ -153,3 +153,42 @@ def test_closing_a_stream_in_the_middle_of_a_tool_call_records_it_once(client, f
     assert fake.client_gone.wait(2), "the server never saw the client go"
     (event,) = events
     assert event.ok and event.prompt_tokens > 0
+
+
+# -- the stream read without the SDK's models ---------------------------------------------
+
+
+def _sse(*payloads: str) -> bytes:
+    return "".join(f"data: {p}\n\n" for p in payloads).encode()
+
+
+def test_an_error_event_mid_stream_is_a_bad_response_after_the_text(client, fake, events):
+    chunk = json.dumps({"choices": [{"index": 0, "delta": {"content": "Hi "}}]})
+    error = json.dumps({"error": {"message": "the model crashed"}})
+    fake.reply_malformed(_sse(chunk, error), content_type="text/event-stream")
+    received = []
+    with (
+        pytest.raises(AIBadResponse, match="the model crashed"),
+        client.stream("chat", MESSAGES) as stream,
+    ):
+        received.extend(stream.text_deltas())
+    assert received == ["Hi "]
+    assert events[-1].ok is False
+
+
+def test_a_chunk_that_is_not_json_is_a_bad_response(client, fake):
+    fake.reply_malformed(_sse("{not json"), content_type="text/event-stream")
+    with pytest.raises(AIBadResponse), client.stream("chat", MESSAGES) as stream:
+        list(stream)
+
+
+def test_a_data_field_split_over_lines_and_nothing_after_done(client, fake):
+    content = json.dumps({"choices": [{"index": 0, "delta": {"content": "one"}}]})
+    finish = json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    after = json.dumps({"choices": [{"index": 0, "delta": {"content": "ignored"}}]})
+    body = b"data: " + content[:10].encode() + b"\ndata:" + content[10:].encode() + b"\n\n"
+    body += b": a comment\n\n" + _sse(finish, "[DONE]", after)
+    fake.reply_malformed(body, content_type="text/event-stream")
+    with client.stream("chat", MESSAGES) as stream:
+        assert "".join(stream.text_deltas()) == "one"
+    assert stream.finish_reason == "stop"

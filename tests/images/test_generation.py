@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from shopai.ai_service import flush_usage
 from shopai.catalog.models import Product
@@ -20,7 +20,7 @@ from shopai.images.generation import (
     set_template,
 )
 from shopai.images.models import ImageRequest, ProductImage
-from shopai.jobs import execute_job
+from shopai.jobs import execute_job, jobs_runtime
 from shopai.jobs.models import Job
 from shopai.usage.models import UsageRecord
 
@@ -96,6 +96,38 @@ def test_creating_a_product_with_an_image_returns_before_it_is_drawn(
     assert api["thumbnail_url"].endswith(f"{image.content_hash}-thumb.webp")
     page = admin_client.get(f"/product/{product.slug}").get_data(as_text=True)
     assert image.content_hash in page
+
+
+def test_a_product_its_image_request_and_its_jobs_are_committed_together(
+    shop, admin_client, fake_ai, headphones
+):
+    """One commit: no moment (or crash) leaves a saved product without the jobs it
+    calls for; their messages are sent once it is committed."""
+    commits = []
+    listener = lambda _conn: commits.append(1)  # noqa: E731
+    event.listen(db.engine, "commit", listener)
+    try:
+        response = admin_client.post(
+            "/admin/products/new",
+            data={
+                "name": "Kestrel K8",
+                "price": "199.00",
+                "category": headphones.id,
+                "generate_image": "y",
+                "image_count": "1",
+            },
+        )
+    finally:
+        event.remove(db.engine, "commit", listener)
+    assert response.status_code == 302
+    assert len(commits) == 1
+    product = product_named("Kestrel K8")
+    request = db.session.scalar(select(ImageRequest).where(ImageRequest.product_id == product.id))
+    assert request is not None and request.job is not None
+    kinds = set(db.session.scalars(select(Job.kind)))
+    assert {"images.generate", "embeddings.refresh"} <= kinds
+    # one message per job, sent after the commit
+    assert jobs_runtime(shop).huey.pending_count() == len(kinds)
 
 
 def test_the_cookbooks_create_gpt_form_saves_at_once_and_draws_later(

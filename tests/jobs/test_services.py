@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from shopai.catalog.models import Category
 from shopai.extensions import db
 from shopai.jobs import (
     Job,
     JobStatus,
+    add_job,
     cancel_job,
     enqueue,
     execute_job,
@@ -26,7 +28,15 @@ from shopai.jobs.models import ERROR_MAX
 from shopai.jobs.runtime import JsonMessageSerializer
 from shopai.jobs.services import claim, describe_error, retry_delay
 
+from ..factories import make_category
 from .conftest import fresh
+
+
+def fresh_category(category_id: int) -> Category:
+    db.session.rollback()
+    category = db.session.get(Category, category_id)
+    assert category is not None
+    return category
 
 
 def messages(runtime) -> list:
@@ -207,6 +217,38 @@ def test_a_lost_race_on_the_key_returns_the_winner(app, monkeypatch):
     monkeypatch.setattr(services, "_by_key", lambda key: next(calls, None) or real(key))
     assert enqueue("test.noop", key="race").id == winner.id
     assert job_count() == 1
+
+
+def test_a_lost_race_keeps_the_callers_work(app, runtime, monkeypatch):
+    """The unique index refuses our row (another process recorded the key after our
+    look-up) without rolling back the rest of the caller's transaction."""
+    winner = enqueue("test.noop", key="race")
+    runtime.huey.flush()
+    category = make_category("Kept")
+    category.description = "changed in the same transaction"
+    real = services._by_key
+    calls = iter([None])
+    monkeypatch.setattr(services, "_by_key", lambda key: next(calls, None) or real(key))
+    assert add_job("test.noop", key="race").id == winner.id
+    db.session.commit()
+    assert job_count() == 1
+    assert fresh_category(category.id).description == "changed in the same transaction"
+    assert runtime.huey.pending_count() == 0  # the job was queued already: no message
+
+
+def test_added_jobs_commit_with_the_callers_work_and_are_sent_after(app, runtime):
+    job = add_job("test.noop", {"a": 1})
+    other = add_job("test.noop", key="with-key")
+    assert runtime.huey.pending_count() == 0  # no worker may look before the commit
+    db.session.commit()
+    assert sorted(message.args for message in messages(runtime)) == [(job.id,), (other.id,)]
+    runtime.huey.flush()
+
+    add_job("test.noop", {"a": 2})
+    db.session.rollback()  # the row is gone: so is its message
+    db.session.commit()
+    assert job_count() == 2
+    assert runtime.huey.pending_count() == 0
 
 
 def test_concurrent_enqueues_of_one_key_make_one_job(app):

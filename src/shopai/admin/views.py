@@ -38,10 +38,19 @@ def _product_fields(form: ProductForm) -> dict[str, Any]:
     }
 
 
-def _generate_if_asked(product: Product, form: ProductForm) -> None:
-    """The product is saved; its images, if asked for, are drawn by a job."""
+def _save(product: Product, form: ProductForm, stored: StoredImage | None) -> tuple[str, str]:
+    """Save the product with its upload and, if asked for, a request for generated
+    images: one commit for the product, its image request and every job they call
+    for (search vectors, shopper queries, drawing); the messages go out after it.
+
+    Returns the name and slug as saved, read before the commit expires the row (the
+    redirect needs no second load of it)."""
+    catalog.save_product(product, **_product_fields(form), image=stored)
     if form.generate_image.data:
         start_generation(product, form.image_prompt.data or None, form.image_count.data or 1)
+    saved = product.name, product.slug
+    db.session.commit()
+    return saved
 
 
 def _stored_upload(form: ProductForm | ImageForm) -> StoredImage | None:
@@ -146,13 +155,12 @@ def product_create() -> View:
         stored = _stored_upload(form)
         if not form.image.errors:
             try:
-                product = catalog.create_product(**_product_fields(form), image=stored)
+                name, slug = _save(Product(), form, stored)
             except catalog.CatalogError as exc:
                 _show_error(form, exc)
             else:
-                flash(f"Product “{product.name}” created.", "success")
-                _generate_if_asked(product, form)
-                return redirect(url_for("catalog.product", key=product.slug))
+                flash(f"Product “{name}” created.", "success")
+                return redirect(url_for("catalog.product", key=slug))
     return render_template("admin/product_form.html", form=form, product=None), _form_status(form)
 
 
@@ -168,7 +176,8 @@ def product_create_gpt() -> View:
         return redirect(url_for("admin.category_create"))
     if form.validate_on_submit():
         try:
-            product = catalog.create_product(
+            product = catalog.save_product(
+                Product(),
                 name=form.name.data or "",
                 price=form.price.data,
                 category=db.get_or_404(Category, form.category.data),
@@ -178,6 +187,7 @@ def product_create_gpt() -> View:
         else:
             flash(f"Product “{product.name}” created; its image is being drawn.", "success")
             start_generation(product, None, 1)
+            db.session.commit()  # the product, its image request and its jobs at once
             return redirect(url_for("catalog.product", key=product.slug))
     return render_template("admin/product_create_gpt.html", form=form), _form_status(form)
 
@@ -200,14 +210,13 @@ def product_edit(product_id: int) -> View:
         stored = _stored_upload(form)
         if not form.image.errors:
             try:
-                catalog.update_product(product, **_product_fields(form), image=stored)
+                name, slug = _save(product, form, stored)
             except catalog.CatalogError as exc:
                 db.session.rollback()
                 _show_error(form, exc)
             else:
-                flash(f"Product “{product.name}” saved.", "success")
-                _generate_if_asked(product, form)
-                return redirect(url_for("catalog.product", key=product.slug))
+                flash(f"Product “{name}” saved.", "success")
+                return redirect(url_for("catalog.product", key=slug))
     return render_template("admin/product_form.html", form=form, product=product), _form_status(
         form
     )

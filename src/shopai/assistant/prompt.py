@@ -12,6 +12,7 @@ the model to repeat it learns nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..ai.types import Message
 from ..catalog.models import Product
@@ -31,39 +32,77 @@ HISTORY_CHARS = 3000  # older turns are dropped first; the small local model has
 DESCRIPTION_CHARS = 120
 
 
+@dataclass(frozen=True)
+class PromptBudget:
+    """How much of the catalog and the conversation the model reads each turn.
+
+    The embedded model reads its prompt at a few hundred tokens a second on two cores,
+    so every product line delays its first token (about 40 ms a line): it gets fewer,
+    shorter lines and less history than a hosted model, whose prompt costs nothing
+    noticeable."""
+
+    products: int = 5
+    description_chars: int = DESCRIPTION_CHARS
+    history_chars: int = HISTORY_CHARS
+
+
+HOSTED = PromptBudget()
+EMBEDDED = PromptBudget(products=3, description_chars=60, history_chars=1200)
+
+
 def _one_line(text: str, limit: int) -> str:
+    """`text`'s whitespace collapsed, cut at `limit` characters. Only the start of a long
+    description is collapsed (its collapsed form begins with the collapsed start)."""
+    start = " ".join(text[: limit * 2].split())
+    if len(start) >= limit:
+        return start[:limit]
     return " ".join(text.split())[:limit]
 
 
-def product_lines(products: Sequence[Product]) -> str:
+def product_lines(products: Sequence[Product], description_chars: int = DESCRIPTION_CHARS) -> str:
     """One line per product: ref, name, price, category, the start of its description."""
     return "\n".join(
         f"[P{p.id}] {_one_line(p.name, 200)} — {money(p.price)} — {_one_line(p.category.name, 80)}."
-        f" {_one_line(p.description, DESCRIPTION_CHARS)}"
+        f" {_one_line(p.description, description_chars)}"
         for p in products
     )
 
 
-def turn_message(question: str, products: Sequence[Product]) -> str:
-    listed = product_lines(products) if products else "(no product in the catalog matches)"
+def turn_message(
+    question: str, products: Sequence[Product], description_chars: int = DESCRIPTION_CHARS
+) -> str:
+    listed = (
+        product_lines(products, description_chars)
+        if products
+        else "(no product in the catalog matches)"
+    )
     return f"Products (from the shop's catalog):\n{listed}\n\nShopper: {question}"
 
 
 def build_messages(
-    history: Sequence[tuple[str, str]], question: str, products: Sequence[Product]
+    history: Sequence[tuple[str, str]],
+    question: str,
+    products: Sequence[Product],
+    budget: PromptBudget = HOSTED,
 ) -> list[Message]:
     """The system prompt, the latest turns of `history` ((role, text) pairs, oldest
-    first) that fit `HISTORY_CHARS`, and the question with its products."""
+    first) that fit the budget's history, and the question with the budget's first
+    products."""
     kept: list[Message] = []
-    budget = HISTORY_CHARS
+    chars = budget.history_chars
     for role, text in reversed(history[-HISTORY_MESSAGES:]):
-        if len(text) > budget or role not in ("user", "assistant"):
+        if len(text) > chars or role not in ("user", "assistant"):
             break
-        budget -= len(text)
+        chars -= len(text)
         kept.append({"role": "user" if role == "user" else "assistant", "content": text})
     kept.reverse()
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         *kept,
-        {"role": "user", "content": turn_message(question, products)},
+        {
+            "role": "user",
+            "content": turn_message(
+                question, products[: budget.products], budget.description_chars
+            ),
+        },
     ]

@@ -20,7 +20,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -38,7 +38,7 @@ from ..templating import image_url, money
 from ..usage.budget import tokens_spent_today
 from .guard import ProductFacts, ReplyGuard, amounts_in
 from .models import TITLE_CHARS, ChatMessage, Conversation, MessageStatus
-from .prompt import build_messages
+from .prompt import EMBEDDED, HOSTED, PromptBudget, build_messages
 from .render import render_reply
 from .retrieval import Retrieval, retrieve
 
@@ -245,8 +245,12 @@ def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
     reply = ChatMessage(conversation=conversation, role="assistant", status="streaming")
     db.session.add(reply)
     conversation.updated_at = utcnow()
+    db.session.flush()
+    # Read before the commit, which expires every attribute (reading one after it would
+    # cost a query per object before the first token).
+    turn = Turn(conversation.id, conversation.public_id, reply.id, question, history, earlier)
     db.session.commit()
-    return Turn(conversation.id, conversation.public_id, reply.id, question, history, earlier)
+    return turn
 
 
 # -- stopping ----------------------------------------------------------------------------
@@ -305,6 +309,16 @@ def search_only_reply(retrieval: Retrieval) -> str:
     return "\n".join(lines)
 
 
+def prompt_budget() -> PromptBudget:
+    """The prompt's size for the chat backend: compact for the embedded model (its first
+    token waits for the whole prompt to be read), SHOPAI_CHAT_PROMPT_PRODUCTS overriding
+    the number of products listed."""
+    backend = current_app.config["SHOPAI_AI"].feature("chat").backend
+    budget = EMBEDDED if backend == "local" else HOSTED
+    products = current_app.config["SHOPAI_CHAT_PROMPT_PRODUCTS"]
+    return replace(budget, products=products) if products else budget
+
+
 def _budget_left() -> bool:
     return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
@@ -328,12 +342,16 @@ def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]
     products: list[Product] = []
     guard = ReplyGuard({}, set())
     messages: list[Message] = []
+    shown_by_default: list[int] = []
     try:
         retrieval = retrieve(turn.question, turn.earlier_question)
         products = retrieval.products
+        # Read now: the commit below expires the products, and reading an id afterwards
+        # would cost a query per product.
+        shown_by_default = [p.id for p in products[:CARDS]]
         allowed = amounts_in(turn.question)
         guard = ReplyGuard(_facts(products), allowed)
-        messages = build_messages(turn.history, turn.question, products)
+        messages = build_messages(turn.history, turn.question, products, prompt_budget())
         try:
             if not _budget_left():
                 raise _Limited(BUDGET_SPENT)
@@ -393,12 +411,14 @@ def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]
             outcome.completion_tokens = (
                 usage.completion_tokens if usage else estimate_tokens([{"content": guard.text}])
             )
-        outcome.cited = guard.cited or [p.id for p in products[:CARDS]]
-        reply = _save(turn, guard.text, outcome)
+        outcome.cited = guard.cited or shown_by_default
+        _save(turn, guard.text, outcome)
     cards = cards_for(outcome.cited)
     yield Products(cards)
-    html = str(render_reply(reply.content))
-    yield Done(turn.public_id, reply.id, outcome.status, reply.content, html, outcome.notice, cards)
+    html = str(render_reply(guard.text))
+    yield Done(
+        turn.public_id, turn.reply_id, outcome.status, guard.text, html, outcome.notice, cards
+    )
 
 
 class _Limited(Exception):
@@ -407,21 +427,34 @@ class _Limited(Exception):
         self.notice = notice
 
 
-def _save(turn: Turn, text: str, outcome: _Outcome) -> ChatMessage:
+def _save(turn: Turn, text: str, outcome: _Outcome) -> None:
+    """Two UPDATEs by primary key: loading the answer and its conversation first would
+    cost two more queries per answer."""
     db.session.rollback()  # whatever the turn left half-done; the answer is what counts
-    reply = db.session.get(ChatMessage, turn.reply_id)
-    conversation = db.session.get(Conversation, turn.conversation_id)
-    assert reply is not None and conversation is not None
-    reply.content = text
-    reply.status = outcome.status
-    reply.product_ids = outcome.cited
-    reply.prompt_tokens = outcome.prompt_tokens
-    reply.completion_tokens = outcome.completion_tokens
-    conversation.tokens_used += outcome.prompt_tokens + outcome.completion_tokens
-    conversation.updated_at = utcnow()
-    conversation.answering_until = None
+    db.session.execute(
+        update(ChatMessage)
+        .where(ChatMessage.id == turn.reply_id)
+        .values(
+            content=text,
+            status=outcome.status,
+            product_ids=outcome.cited,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    spent = outcome.prompt_tokens + outcome.completion_tokens
+    db.session.execute(
+        update(Conversation)
+        .where(Conversation.id == turn.conversation_id)
+        .values(
+            tokens_used=Conversation.tokens_used + spent,
+            updated_at=utcnow(),
+            answering_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    return reply
 
 
 def answer(turn: Turn, who: str | None = None) -> Done:

@@ -47,6 +47,7 @@ from .services import (
     request_stop,
     run_turn,
 )
+from .warmup import warm_up_in_background
 
 OWNER_KEY = "chat_owner"
 CURRENT_KEY = "chat_conversation"
@@ -85,6 +86,12 @@ def _make_answer_slots(state: BlueprintSetupState) -> None:
     threads for everyone else."""
     limit = state.app.config["SHOPAI_CHAT_MAX_STREAMS"]
     state.app.extensions[SLOTS_KEY] = threading.BoundedSemaphore(limit)
+
+
+@bp.before_app_request
+def _warm_up_model() -> None:
+    """The embedded model loads in the background from the app's first request on."""
+    warm_up_in_background(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _answer_slots() -> threading.BoundedSemaphore:

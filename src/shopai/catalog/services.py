@@ -47,8 +47,15 @@ def unique_slug(model: type[Category] | type[Product], name: str, exclude_id: in
 
 def _commit_or_explain(message: str) -> None:
     """Commit; a unique constraint lost to a concurrent request becomes a form error."""
+    _flush_or_explain(message)
+    db.session.commit()
+
+
+def _flush_or_explain(message: str) -> None:
+    """Write the pending changes, uncommitted; a unique constraint lost to a concurrent
+    request becomes a form error (the index decides when the row is written)."""
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise CatalogError(message, field="name") from None
@@ -121,11 +128,12 @@ def update_category(category: Category, name: str, description: str = "") -> Cat
         category.slug = unique_slug(Category, name, category.id)
     category.name = name
     category.description = clean_text(description)
-    _commit_or_explain(f"A category named “{name}” already exists.")
-    if renamed:
+    _flush_or_explain(f"A category named “{name}” already exists.")
+    if renamed:  # its products' searchable text changed: their jobs commit with the name
         ids = list(db.session.scalars(select(Product.id).where(Product.category_id == category.id)))
         if ids:
             products_changed.send(product_ids=ids)
+    db.session.commit()
     return category
 
 
@@ -170,11 +178,40 @@ def update_product(
     featured: bool = False,
     image: StoredImage | None = None,
 ) -> Product:
-    """Set every editable field and, given `image`, show it: one commit, so a failure
-    leaves neither a product without its image nor an image without its product.
+    """`save_product`, committed: the product, its image and the jobs it calls for."""
+    save_product(
+        product,
+        name=name,
+        price=price,
+        category=category,
+        description=description,
+        featured=featured,
+        image=image,
+    )
+    db.session.commit()
+    return product
+
+
+def save_product(
+    product: Product,
+    *,
+    name: str,
+    price: Decimal,
+    category: Category,
+    description: str = "",
+    featured: bool = False,
+    image: StoredImage | None = None,
+) -> Product:
+    """Set every editable field and, given `image`, show it, in the session's unit of
+    work without committing it: the caller adds what belongs with the product (an
+    image request) and commits once, so a failure leaves neither a product without
+    its image (or its jobs) nor an image without its product. Call it first in the
+    unit of work: losing a slug race rolls the session back.
 
     The slug follows the name and stays unique, also against a concurrent save of
-    the same name: the unique index decides, and the loser takes the next free slug.
+    the same name: the unique index decides when the row is written (the flush), and
+    the loser takes the next free slug. `products_changed` is sent after the flush,
+    so the features that follow the catalog add their jobs to this unit of work.
     """
     name = _check_name(name)
     price = _check_price(price)
@@ -194,7 +231,7 @@ def update_product(
             attach_image(product, image)
         db.session.add(product)
         try:
-            db.session.commit()
+            db.session.flush()
         except IntegrityError:
             db.session.rollback()
             if not _slug_taken(slug, product.id):

@@ -7,6 +7,8 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-# Sent after a commit with `product_ids`: products created or edited, or whose
-# category was renamed (their searchable text changed).
+# Sent with `product_ids` (products created or edited, or whose category was renamed:
+# their searchable text changed) inside the unit of work that changes them, written
+# (flushed) but not committed: receivers add their jobs with `jobs.add_job`, so the
+# change and the work it calls for are committed together, in one commit.
 products_changed = _signals.signal("products-changed")

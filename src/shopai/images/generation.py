@@ -1,7 +1,7 @@
 """Product images drawn by a model, as background jobs.
 
-Saving a product never waits for a model: `request_images` records an `ImageRequest`
-and enqueues one `images.generate` job, so the admin's request returns at once. The
+Saving a product never waits for a model: `add_image_request` records an `ImageRequest`
+and its `images.generate` job with the product, so the admin's request returns at once. The
 job asks the AI client for `n` images (the configured image model, or the offline
 renderer), verifies and re-encodes each one like an upload, stores it under its
 content hash and attaches it to the product as a candidate with its provenance. The
@@ -31,7 +31,7 @@ from ..ai_service import ai_client
 from ..catalog.models import Category, Product
 from ..db_types import utcnow
 from ..extensions import db
-from ..jobs import JobContext, PermanentJobError, enqueue, job_handler
+from ..jobs import JobContext, PermanentJobError, add_job, job_handler
 from ..jobs.models import Job, JobStatus
 from ..templating import money
 from ..usage.budget import start_of_day
@@ -147,7 +147,27 @@ def request_images(
     choose_first: bool | None = None,
     requested_by: str | None = None,
 ) -> ImageRequest:
-    """Ask for `n` generated images of `product` (in a job); returns at once.
+    """Ask for `n` generated images of `product` (in a job); returns at once, committed.
+    See `add_image_request`."""
+    request = add_image_request(
+        product, prompt=prompt, n=n, choose_first=choose_first, requested_by=requested_by
+    )
+    db.session.commit()
+    return request
+
+
+def add_image_request(
+    product: Product,
+    *,
+    prompt: str | None = None,
+    n: int = 1,
+    choose_first: bool | None = None,
+    requested_by: str | None = None,
+) -> ImageRequest:
+    """Ask for `n` generated images of `product` in the caller's unit of work: the
+    request and its `images.generate` job are committed with it (a new product, its
+    request and its job in one commit; see `jobs.add_job`). A refusal is raised
+    before anything is added, so the rest of the unit of work can still be committed.
 
     `choose_first` defaults to "the product has no image yet", so a new product gets
     its image without anyone picking, and a product that has one keeps it until the
@@ -168,10 +188,9 @@ def request_images(
         requested_by=requested_by,
     )
     db.session.add(request)
-    db.session.commit()
-    job = enqueue("images.generate", {"request_id": request.id}, key=f"images:{request.id}")
+    db.session.flush()  # the job's key and payload name the request
+    job = add_job("images.generate", {"request_id": request.id}, key=f"images:{request.id}")
     request.job_id = job.id
-    db.session.commit()
     return request
 
 

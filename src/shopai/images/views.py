@@ -25,11 +25,11 @@ from .generation import (
     DEFAULT_TEMPLATE,
     ImageRequestRefused,
     PromptTemplateError,
+    add_image_request,
     candidates,
     default_prompt,
     latest_request,
     pick,
-    request_images,
     set_template,
     template_for,
 )
@@ -49,14 +49,16 @@ def media(filename: str) -> Response:
 
 
 def start_generation(product: Product, prompt: str | None, n: int) -> bool:
-    """Ask for images of a saved product, telling the admin (flash) if it was refused.
-    The product stays saved either way."""
+    """Ask for images of a product in the view's unit of work (the caller commits the
+    request and its job, with the product when it was just saved), telling the admin
+    (flash) if it was refused. A refusal adds nothing: the product is saved either way."""
+    admin = current_user.get_id()
     # Per admin: each request may cost real money.
-    if not within_rate("SHOPAI_IMAGES_RATE_LIMIT", RATE_SCOPE, f"admin:{current_user.get_id()}"):
+    if not within_rate("SHOPAI_IMAGES_RATE_LIMIT", RATE_SCOPE, f"admin:{admin}"):
         flash("Too many image requests: wait a little before asking for more.", "warning")
         return False
     try:
-        request_images(product, prompt=prompt, n=n, requested_by=f"user:{current_user.get_id()}")
+        add_image_request(product, prompt=prompt, n=n, requested_by=f"user:{admin}")
     except ImageRequestRefused as exc:
         flash(f"No image was requested: {exc}", "warning")
         return False
@@ -75,6 +77,7 @@ def product_images(product_id: int) -> str | Response | tuple[str, int]:
         form.prompt.data = last.prompt if last else default_prompt(product)
     if form.validate_on_submit():
         start_generation(product, form.prompt.data, form.count.data or 1)  # flashes a refusal
+        db.session.commit()
         return redirect(url_for("images.product_images", product_id=product.id))
     status = 400 if form.is_submitted() else 200
     return render_template(

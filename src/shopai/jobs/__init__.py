@@ -14,6 +14,8 @@ Every feature starts background work the same way::
 How it holds up:
 
 - `enqueue` commits the row, then sends a Huey message that only says "look at job N".
+  `add_job` does the same inside the caller's unit of work: the row is committed with
+  it (a saved product and its jobs, in one commit) and the message sent after.
   With a `key`, enqueueing it again returns the same job: unchanged while it is
   queued, running or succeeded; queued again with fresh attempts if it failed or was
   cancelled (say, while a backend was down), so the same work runs again.
@@ -41,6 +43,7 @@ from .runtime import JobRuntime, init_jobs, jobs_runtime
 from .services import (
     DEFAULT_MAX_ATTEMPTS,
     SweepResult,
+    add_job,
     cancel_job,
     enqueue,
     execute_job,
@@ -61,6 +64,7 @@ __all__ = [
     "JobStatus",
     "PermanentJobError",
     "SweepResult",
+    "add_job",
     "bp",
     "cancel_job",
     "enqueue",

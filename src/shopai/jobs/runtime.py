@@ -14,12 +14,14 @@ starts it. `shopai worker` runs one in the foreground instead.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import logging
 import os
 import random
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ from huey.api import Huey, TaskWrapper
 from huey.consumer import Consumer
 from huey.registry import Message
 from huey.serializer import Serializer
-from huey.storage import BaseSqlStorage
+from huey.storage import BaseSqlStorage, SqliteStorage
 
 from ..db_types import utcnow
 
@@ -80,6 +82,32 @@ class JsonMessageSerializer(Serializer):
                 fields[name] = datetime.fromisoformat(value["datetime"])
         fields["args"] = tuple(fields.get("args") or ())
         return Message(**{k: v for k, v in fields.items() if k in Message._fields})
+
+
+class QueueStorage(SqliteStorage):
+    """Huey's SQLite queue, made cheap to write to.
+
+    Huey opens it with `synchronous=FULL`: an fsync per message (milliseconds each,
+    paid by the request that sends it, and by every dequeue, under the one lock that
+    senders and consumer threads share). A message is only a hint, the `Job` row is
+    the truth and the sweep re-sends what a crash lost, so the queue takes WAL's
+    `NORMAL`, as the app's database does: never corrupted, only the last messages
+    lost on power loss."""
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=NORMAL")
+        return conn
+
+    def enqueue_many(self, items: Sequence[tuple[bytes, int | None]]) -> None:
+        """Several messages in one transaction (`enqueue` makes one each)."""
+        rows = [(self.name, self.to_blob(data), priority or 0) for data, priority in items]
+        with self.db(commit=True) as cursor:
+            cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
+
+
+class QueueHuey(SqliteHuey):
+    storage_class = QueueStorage
 
 
 class ThreadedConsumer(Consumer):
@@ -152,7 +180,7 @@ class JobRuntime:
         if self.settings.redis_url:
             huey = PriorityRedisHuey(REDIS_QUEUE_NAME, url=self.settings.redis_url, **options)
         else:
-            huey = SqliteHuey(QUEUE_NAME, filename=self.settings.queue_path, **options)
+            huey = QueueHuey(QUEUE_NAME, filename=self.settings.queue_path, **options)
         app = self.app
 
         def run_job(job_id: int) -> None:
@@ -195,18 +223,39 @@ class JobRuntime:
         """Send "look at job N" (at `delay` seconds from now; higher `priority` is taken
         first). A failure is logged, not raised: the job row is already committed and
         the sweep re-sends it."""
+        self.send_many([(job_id, delay, priority)])
+
+    def send_many(self, messages: Sequence[tuple[int, float, int]]) -> None:
+        """`send` for several (job id, delay, priority) at once: the messages of one
+        committed unit of work (a saved product's jobs) in one queue transaction."""
+        if not messages:
+            return
         try:
             with self._lock:
                 huey = self.huey
                 assert self._run_job is not None
-                if delay > 0:
-                    self._run_job.schedule(args=(job_id,), delay=delay, priority=priority)
-                else:
-                    self._run_job(job_id, priority=priority)
+                now = [(job_id, priority) for job_id, delay, priority in messages if delay <= 0]
+                if now:
+                    self._enqueue_now(huey, self._run_job, now)
+                for job_id, delay, priority in messages:
+                    if delay > 0:
+                        self._run_job.schedule(args=(job_id,), delay=delay, priority=priority)
                 if not self._consuming():
                     self._close_storage(huey)
         except Exception:
-            log.warning("job %s: message not sent, the sweep will resend it", job_id, exc_info=True)
+            ids = ", ".join(str(job_id) for job_id, _, _ in messages)
+            log.warning("job %s: message not sent, the sweep will resend it", ids, exc_info=True)
+
+    @staticmethod
+    def _enqueue_now(huey: Huey, run_job: TaskWrapper, messages: list[tuple[int, int]]) -> None:
+        tasks = [run_job.s(job_id, priority=priority) for job_id, priority in messages]
+        if isinstance(huey.storage, QueueStorage):
+            huey.storage.enqueue_many(
+                [(huey.serialize_task(task), task.priority) for task in tasks]
+            )
+        else:
+            for task in tasks:
+                huey.enqueue(task)
 
     @staticmethod
     def _close_storage(huey: Huey) -> None:
@@ -329,8 +378,23 @@ def _start_web_consumer() -> None:
     """before_request: the first request a web process serves starts its consumer.
     After that this is one attribute check per request."""
     runtime = current_runtime()
-    if not runtime._consuming():
-        runtime.start_consumer()
+    if not runtime._consuming() and runtime.start_consumer():
+        _freeze_long_lived_objects()
+
+
+def _freeze_long_lived_objects() -> None:
+    """Leave what the process has built so far (modules, the app, its caches) out of
+    the garbage collector's full passes from now on.
+
+    A full pass walks every tracked object: with the app loaded, some 200,000 of
+    them, 40-200 ms during which no thread of the process runs, so a request that
+    meets one (any request: the consumer threads' jobs allocate plenty) waits that
+    long. Frozen objects are still freed by reference counting, only never by the
+    cycle collector: fine for what lives as long as the process. Done once per
+    served web process, on its first request (that one pays for a last full pass);
+    not in tests or CLI commands, which build apps and drop them."""
+    gc.collect()
+    gc.freeze()
 
 
 def init_jobs(app: Flask) -> None:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, or_, select, update
+from sqlalchemy import CursorResult, Executable, event, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..extensions import db
 from ..request_log import redact
@@ -103,10 +105,65 @@ def enqueue(
     this at once exactly one re-queues it and sends its message. Put a version in the
     key (e.g. a content hash) when new input should mean new work.
 
-    The session is committed first, so finish your unit of work before enqueueing.
-    If the message cannot be sent (Redis down), the job is still recorded and the
-    sweep sends it later; enqueue does not fail for that.
+    The session is committed first, so finish your unit of work before enqueueing
+    (or use `add_job`, which makes the job part of it). If the message cannot be sent
+    (Redis down), the job is still recorded and the sweep sends it later; enqueue
+    does not fail for that.
     """
+    _check_job(kind, key, max_attempts, delay)
+    db.session.commit()
+    job = add_job(kind, payload, key=key, max_attempts=max_attempts, delay=delay)
+    db.session.commit()  # and the message goes out (see `_send_after_commit`)
+    return job
+
+
+def add_job(
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    delay: float = 0.0,
+) -> Job:
+    """`enqueue` as part of the caller's unit of work: the job row is written in the
+    session's transaction, and its message is sent once that transaction commits
+    (dropped if it rolls back, with the row). So work and the job it calls for are
+    committed together, or not at all (a saved product always has its jobs), and a
+    request that queues several jobs commits once. Nothing is committed here.
+
+    Keys behave as in `enqueue`. The unique index decides whether a key is new, also
+    against a concurrent transaction, without disturbing the caller's (INSERT ... ON
+    CONFLICT DO NOTHING, or a savepoint on databases without it)."""
+    _check_job(kind, key, max_attempts, delay)
+    data = _check_payload({} if payload is None else payload)
+    runtime = current_runtime()
+    if key is not None and (existing := _by_key(key)) is not None:
+        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
+    now = runtime.clock()
+    values: dict[str, Any] = {
+        "kind": kind,
+        "payload": data,
+        "status": JobStatus.QUEUED.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": now + timedelta(seconds=delay),
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+        "progress_done": 0,
+    }
+    job = _insert_job(values)
+    if job is None:  # another transaction recorded the key since our look-up
+        existing = _by_key(key) if key is not None else None
+        if existing is None:
+            raise RuntimeError(f"job key {key!r} was taken, yet no job holds it")
+        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
+    log.info("job %s (%s) queued", job.id, kind)
+    _send_after_commit(runtime, job.id, delay=delay, priority=priority_for(kind))
+    return job
+
+
+def _check_job(kind: str, key: str | None, max_attempts: int, delay: float) -> None:
     if handler_for(kind) is None:
         raise LookupError(f"no handler is registered for job kind {kind!r}")
     if key is not None and not 0 < len(key) <= KEY_MAX:
@@ -115,46 +172,88 @@ def enqueue(
         raise ValueError("max_attempts must be at least 1")
     if delay < 0:
         raise ValueError("delay must not be negative")
-    data = _check_payload({} if payload is None else payload)
 
-    # The caller's pending changes are committed now, so the rollback after a
-    # lost race below can only discard the duplicate job row.
-    db.session.commit()
-    runtime = current_runtime()
-    if key is not None and (existing := _by_key(key)) is not None:
-        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
-    now = runtime.clock()
-    job = Job(
-        kind=kind,
-        payload=data,
-        status=JobStatus.QUEUED.value,
-        attempts=0,
-        max_attempts=max_attempts,
-        run_after=now + timedelta(seconds=delay),
-        idempotency_key=key,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(job)
+
+def _insert_job(values: dict[str, Any]) -> Job | None:
+    """Insert a job row in the session's transaction; None when its key is taken.
+
+    A key taken by a concurrent transaction must not roll back the caller's work,
+    so the unique index is asked without raising: ON CONFLICT DO NOTHING where the
+    database has it (SQLite, PostgreSQL), a savepoint elsewhere."""
+    if values["idempotency_key"] is None:  # nothing to conflict with
+        job = Job(**values)
+        db.session.add(job)
+        db.session.flush()
+        return job
+    dialect = db.engine.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = (sqlite if dialect == "sqlite" else postgresql).insert(Job)
+        statement = (
+            insert.values(**values)
+            .on_conflict_do_nothing(index_elements=[Job.idempotency_key])
+            .returning(Job)
+        )
+        return db.session.scalars(statement).first()
+    job = Job(**values)
     try:
-        db.session.commit()
+        with db.session.begin_nested():
+            db.session.add(job)
     except IntegrityError:
-        db.session.rollback()
-        existing = _by_key(key) if key is not None else None
-        if existing is None:
-            raise
-        return _enqueued_again(existing, runtime, delay=delay, max_attempts=max_attempts)
-    log.info("job %s (%s) queued", job.id, kind)
-    runtime.send(job.id, delay=delay, priority=priority_for(kind))
+        return None
     return job
+
+
+# Messages of jobs added in a session's open transaction: (runtime, job id, delay,
+# priority), sent when it commits, dropped when it ends otherwise.
+_PENDING = "shopai.jobs.pending"
+
+
+def _send_after_commit(runtime: JobRuntime, job_id: int, *, delay: float, priority: int) -> None:
+    """Send the message once the row is committed: a worker taking it earlier would
+    find no job (or the old state) and skip it, leaving it to the sweep."""
+    db.session.info.setdefault(_PENDING, []).append((runtime, job_id, delay, priority))
+
+
+def _send_pending(session: Session) -> None:
+    """after_commit: the rows are visible to every worker now. (A savepoint's commit
+    fires this too: its rows are not committed yet, so its messages wait.)"""
+    if session.in_nested_transaction():
+        return
+    pending: list[tuple[JobRuntime, int, float, int]] = session.info.pop(_PENDING, [])
+    by_runtime: dict[int, tuple[JobRuntime, list[tuple[int, float, int]]]] = {}
+    for runtime, job_id, delay, priority in pending:
+        by_runtime.setdefault(id(runtime), (runtime, []))[1].append((job_id, delay, priority))
+    for runtime, messages in by_runtime.values():
+        runtime.send_many(messages)
+
+
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    """after_transaction_end: a root transaction that ended without its after_commit
+    (a rollback, a closed session) took its job rows with it; so go their messages.
+    A rolled-back savepoint's messages stay: a message for a missing job is skipped."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+if not event.contains(Session, "after_commit", _send_pending):
+    event.listen(Session, "after_commit", _send_pending)
+    event.listen(Session, "after_transaction_end", _drop_pending)
 
 
 def _requeue(job_id: int, now: datetime, *, delay: float = 0.0, **values: Any) -> bool:
     """Send a failed or cancelled job back to the queue with a fresh set of attempts
-    (and progress). One conditional UPDATE, so of two processes doing this at once
-    (an enqueue of its key, an admin's retry) one does it; and a job another process
-    has re-queued (and maybe a worker claimed) meanwhile is left alone. `last_error`
-    is kept: the reason of the last run stays readable until the next outcome."""
+    (and progress), and commit. See `_requeue_in_session`."""
+    changed = _requeue_in_session(job_id, now, delay=delay, **values)
+    db.session.commit()
+    return changed
+
+
+def _requeue_in_session(job_id: int, now: datetime, *, delay: float = 0.0, **values: Any) -> bool:
+    """One conditional UPDATE in the session's transaction, so of two processes doing
+    this at once (an enqueue of its key, an admin's retry) one does it; and a job
+    another process has re-queued (and maybe a worker claimed) meanwhile is left
+    alone. `last_error` is kept: the reason of the last run stays readable until the
+    next outcome."""
     changed = _changed(
         update(Job)
         .where(Job.id == job_id, Job.status.in_([s.value for s in RETRYABLE]))
@@ -174,23 +273,23 @@ def _requeue(job_id: int, now: datetime, *, delay: float = 0.0, **values: Any) -
         )
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return changed == 1
 
 
 def _enqueued_again(job: Job, runtime: JobRuntime, *, delay: float, max_attempts: int) -> Job:
-    """The job already recorded under an enqueued key: re-queued (and its message
-    sent) if it failed or was cancelled, otherwise as it is."""
+    """The job already recorded under an enqueued key: re-queued (its message sent
+    when the transaction commits) if it failed or was cancelled, otherwise as it is.
+    A re-queued row is expired: read again, it is as the database has it (queued by
+    this call, or whatever another process made of it meanwhile)."""
     status = job.status
     if status not in RETRYABLE:
         return job
-    if _requeue(job.id, runtime.clock(), delay=delay, max_attempts=max_attempts):
+    if _requeue_in_session(job.id, runtime.clock(), delay=delay, max_attempts=max_attempts):
         log.info(
             "job %s (%s) queued again: its key was enqueued after it %s", job.id, job.kind, status
         )
-        runtime.send(job.id, delay=delay, priority=priority_for(job.kind))
-    # Either way the commit expired the row: it is read again as it is now (queued
-    # by this call, or whatever another process made of it meanwhile).
+        _send_after_commit(runtime, job.id, delay=delay, priority=priority_for(job.kind))
+    db.session.expire(job)
     return job
 
 

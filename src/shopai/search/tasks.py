@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..catalog.signals import products_changed
-from ..jobs import JobContext, enqueue, job_handler
+from ..extensions import db
+from ..jobs import JobContext, add_job, job_handler
 from .embeddings import (
     embeddings_model,
     refresh_embeddings,
@@ -31,9 +32,16 @@ MAX_LISTED_PRODUCTS = 500
 
 
 def schedule_refresh(product_ids: Sequence[int] | None = None) -> None:
-    """Queue the recomputation of these products' stale vectors (None: every product).
-    The key names the model, the products and their texts: the same work is queued
-    once, and new text is new work."""
+    """Queue the recomputation of these products' stale vectors (None: every product),
+    committed."""
+    add_refresh_job(product_ids)
+    db.session.commit()
+
+
+def add_refresh_job(product_ids: Sequence[int] | None = None) -> None:
+    """`schedule_refresh` in the caller's unit of work (see `jobs.add_job`). The key
+    names the model, the products and their texts: the same work is queued once, and
+    new text is new work."""
     stale = stale_texts(product_ids)
     if not stale:
         return
@@ -41,15 +49,16 @@ def schedule_refresh(product_ids: Sequence[int] | None = None) -> None:
     fingerprint = hashlib.sha256(f"{embeddings_model()}|{work}".encode()).hexdigest()
     listed = product_ids is not None and len(stale) <= MAX_LISTED_PRODUCTS
     payload = {"product_ids": sorted(stale) if listed else None}
-    enqueue(REFRESH_KIND, payload, key=f"{REFRESH_KIND}:{fingerprint}")
+    add_job(REFRESH_KIND, payload, key=f"{REFRESH_KIND}:{fingerprint}")
 
 
 @products_changed.connect
 def _on_products_changed(_sender: Any, product_ids: Sequence[int], **_extra: Any) -> None:
-    # The save is committed already: failing to queue must not turn it into an error
-    # page. `shopai embeddings rebuild` (and the next save) pick the work up again.
+    # The job is committed with the save. Failing to queue it must not turn the save
+    # into an error page: `shopai embeddings rebuild` (and the next save) pick the
+    # work up again.
     try:
-        schedule_refresh(product_ids)
+        add_refresh_job(product_ids)
     except Exception:
         log.exception("could not queue search vectors for %d product(s)", len(product_ids))
 

@@ -35,7 +35,7 @@ from ..catalog.models import Product
 from ..catalog.signals import products_changed
 from ..db_types import utcnow
 from ..extensions import db
-from ..jobs import JobContext, PermanentJobError, enqueue, job_handler
+from ..jobs import JobContext, PermanentJobError, add_job, enqueue, job_handler
 from ..search import keyword
 from ..search.services import SearchFilters, search_products
 from ..usage.budget import start_of_day, tokens_spent_today
@@ -140,8 +140,9 @@ def generate_product_queries(product_id: int, *, who: str) -> int:
 
 
 def schedule_product_queries(product_ids: Sequence[int]) -> None:
-    """Queue query generation for these products; the key names each product's
-    current text, so saving a product unchanged queues nothing new."""
+    """Queue query generation for these products, in the caller's unit of work (see
+    `jobs.add_job`); the key names each product's current text, so saving a product
+    unchanged queues nothing new."""
     rows = db.session.execute(
         select(Product.id, Product.name, Product.description).where(Product.id.in_(product_ids))
     ).all()
@@ -152,7 +153,7 @@ def schedule_product_queries(product_ids: Sequence[int]) -> None:
         "|".join(f"{pid}:{name}:{text}" for pid, name, text in sorted(rows)).encode()
     ).hexdigest()
     ids = sorted(row[0] for row in rows)
-    enqueue(PRODUCT_QUERIES_KIND, {"product_ids": ids}, key=f"suggest:{model}:{digest}")
+    add_job(PRODUCT_QUERIES_KIND, {"product_ids": ids}, key=f"suggest:{model}:{digest}")
 
 
 @products_changed.connect
