@@ -1,4 +1,4 @@
-"""Per-connection database settings."""
+"""Per-connection database settings, and what each database needs from the app."""
 
 from __future__ import annotations
 
@@ -24,3 +24,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
         event.listen(engine, "connect", _sqlite_pragmas)
+    if engine.dialect.name == "postgresql":
+        # No triggers can call the normaliser there: the app writes the index itself.
+        from .search import pg_index
+
+        pg_index.install()
