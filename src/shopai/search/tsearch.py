@@ -81,7 +81,13 @@ def _phrase(term: str, prefix: bool, weight: str) -> str | None:
 
 
 def _all(parts: Iterable[str | None]) -> str | None:
-    kept = [part for part in parts if part]
+    """AND; as in FTS5, a term with no letters or digits ("_") matches nothing, so
+    neither does a conjunction holding it (None)."""
+    kept = []
+    for part in parts:
+        if part is None:
+            return None
+        kept.append(part)
     if not kept:
         return None
     return kept[0] if len(kept) == 1 else "(" + " & ".join(kept) + ")"
@@ -135,4 +141,4 @@ def tsquery(q: str) -> tuple[str, str, str]:
     in_names = _query(q, NAME)
     if every_field is None or in_names is None:
         return NOTHING, NOTHING, NOTHING
-    return every_field, in_names, f"{every_field} & !{in_names}"
+    return every_field, in_names, f"{every_field} & !({in_names})"
