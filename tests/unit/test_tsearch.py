@@ -32,7 +32,7 @@ def test_repeated_words_keep_their_positions_up_to_postgresql_s_limit():
         ("无", "'无':*"),
         ("abc_def", "'abc' <-> 'def':*"),
         ("it's", "('it':* & 's')"),
-        ("NOT \"x\" | !y", "('not':* & 'x' & 'y')"),  # operators typed are plain words
+        ('NOT "x" | !y', "('not':* & 'x' & 'y')"),  # operators typed are plain words
     ],
 )
 def test_queries_are_fts5_s_terms_in_tsquery_syntax(q, every_field):
