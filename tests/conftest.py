@@ -7,12 +7,15 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import Pool
 
 from shopai import create_app
 from shopai.ai.settings import AISettings
@@ -139,10 +142,27 @@ def _test_config(instance: Path, database_uri: str) -> dict[str, object]:
 
 @pytest.fixture
 def database_uri(tmp_path: Path, database_copies: DatabaseCopies) -> Iterator[str]:
-    """A fresh, migrated database for this test (a copy of the template)."""
+    """A fresh, migrated database for this test (a copy of the template).
+
+    On PostgreSQL, every connection the test opened is closed before the database is
+    dropped: apps a test builds for itself are never disposed, and psycopg warns when a
+    connection is collected open (SQLite's driver does not)."""
     uri = database_copies.create(tmp_path)
-    yield uri
-    database_copies.drop(uri)
+    opened: list[Any] = []
+
+    def remember(dbapi_connection: Any, _record: Any) -> None:
+        opened.append(dbapi_connection)
+
+    if database_copies.dialect == "postgresql":
+        event.listen(Pool, "connect", remember)
+    try:
+        yield uri
+    finally:
+        if database_copies.dialect == "postgresql":
+            event.remove(Pool, "connect", remember)
+            for connection in opened:
+                connection.close()
+        database_copies.drop(uri)
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
-from shopai.db_setup import configure_engine
 from shopai.images.services import attach_image, store_image
 from shopai.page_cache import EXTENSION_KEY
 from shopai.search import forms
 from shopai.search.cards import ProductCard
 from shopai.search.services import SearchFilters, search_products
 
-from ..factories import image_bytes, make_category, make_product
+from ..factories import execute_elsewhere, image_bytes, make_category, make_product
 
 
 @pytest.fixture
@@ -101,13 +98,10 @@ def test_a_category_made_elsewhere_is_a_choice_after_the_recheck(app, client, sh
     now = [0.0]
     monkeypatch.setattr(forms, "clock", lambda: now[0])
     assert choices(client) == ["", "headphones", "laptops"]
-    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
-    configure_engine(other)  # as another process of the shop would
-    with other.begin() as connection:
-        connection.execute(
-            text("INSERT INTO category (name, slug, description) VALUES ('Drones', 'drones', '')")
-        )
-    other.dispose()
+    execute_elsewhere(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        "INSERT INTO category (name, slug, description) VALUES ('Drones', 'drones', '')",
+    )
     assert choices(client) == ["", "headphones", "laptops"]  # another process: not seen yet
     now[0] += forms.CHOICES_RECHECK_SECONDS
     assert choices(client) == ["", "drones", "headphones", "laptops"]
