@@ -171,9 +171,11 @@ class PostgresServer:
                 pass
         except OSError:
             return False
+        import psycopg
+
         try:
             self.execute("SELECT 1")
-        except Exception:  # still starting up ("the database system is starting up")
+        except psycopg.OperationalError:  # "the database system is starting up"
             return False
         return True
 

@@ -35,6 +35,7 @@ from . import tsearch
 from .pg_index import product_fts as _pg_fts
 from .tokens import fts5_query, query_terms
 
+RANK_BY_LENGTH = 2  # ts_rank's normalization: divided by the document's length
 _fts = table("product_fts", column("rowid"), column("rank"), column("product_fts"))
 
 
@@ -95,7 +96,10 @@ class _Index:
     def score(self, expression: Any) -> ColumnElement[Any]:
         if self.table is _fts:
             return _fts.c.rank
-        return -func.ts_rank(_pg_fts.c.document, cast(expression, TSQUERY))
+        # Normalised by document length (2), as bm25 favours short names: on the demo
+        # catalog this puts half the results of common queries where SQLite puts them,
+        # against a fifth unnormalised. (The matches themselves are the same.)
+        return -func.ts_rank(_pg_fts.c.document, cast(expression, TSQUERY), RANK_BY_LENGTH)
 
 
 _SQLITE_INDEX = _Index(_fts, _fts.c.rowid)
