@@ -7,7 +7,8 @@ product or renames a category: the same moment, in the same transaction, as the
 triggers fire. A deleted product's row goes with it (foreign key, ON DELETE CASCADE).
 
 Writes that bypass the ORM (bulk `update(Product)` statements, SQL by hand) are not
-seen: `shopai search reindex` rebuilds the whole index (the migration does too).
+seen: `reindex(connection)` rebuilds the whole index (migration 0010 runs it; from
+`shopai shell`: `reindex(db.session.connection()); db.session.commit()`).
 """
 
 from __future__ import annotations
