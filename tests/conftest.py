@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import Pool
 
 from shopai import create_app
 from shopai.ai.settings import AISettings
@@ -19,30 +25,111 @@ from shopai.background import flush_all
 from shopai.extensions import db
 
 from .factories import ADMIN_EMAIL, ADMIN_PASSWORD
+from .integration.postgres import PostgresServer
 
 TEST_SECRET_KEY = "test-secret-key-0123456789"
 
 
+def _on_postgres() -> bool:
+    return os.environ.get("SHOPAI_TEST_DATABASE", "sqlite") == "postgresql"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    database = os.environ.get("SHOPAI_TEST_DATABASE", "sqlite")
+    if database not in ("sqlite", "postgresql"):
+        raise pytest.UsageError("SHOPAI_TEST_DATABASE must be sqlite or postgresql")
+
+
+def pytest_report_header() -> str:
+    return f"database: {os.environ.get('SHOPAI_TEST_DATABASE', 'sqlite')}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.sqlite_only("why")`: skipped, with that reason, on PostgreSQL."""
+    if not _on_postgres():
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "tests SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
+class DatabaseCopies:
+    """Where each test's database comes from: a migrated template, copied per test.
+
+    SQLite: the template is a file, copied. PostgreSQL (`SHOPAI_TEST_DATABASE=postgresql`):
+    a server started for the session (or the one `SHOPAI_TEST_POSTGRES_URL` names), a
+    migrated template database, and `CREATE DATABASE ... TEMPLATE` per test, dropped after.
+    """
+
+    def __init__(self, template: Path, server: PostgresServer | None) -> None:
+        self.template = template
+        self.server = server
+        self._count = itertools.count()
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.server is None else "postgresql"
+
+    def create(self, instance: Path) -> str:
+        if self.server is None:
+            database = instance / "shopai.db"
+            shutil.copyfile(self.template, database)
+            return f"sqlite:///{database}"
+        name = f"shopai_test_{os.getpid()}_{next(self._count)}"
+        self.server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{POSTGRES_TEMPLATE}"')
+        return self.server.url(name)
+
+    def drop(self, uri: str) -> None:
+        if self.server is not None:
+            name = make_url(uri).database
+            self.server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+POSTGRES_TEMPLATE = "shopai_template"
+
+
 @pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the real migrations once; each test gets a copy of the resulting file."""
-    path = tmp_path_factory.mktemp("template") / "shopai.db"
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """The session's PostgreSQL server, or None on SQLite."""
+    if not _on_postgres():
+        yield None
+        return
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_copies(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer | None
+) -> DatabaseCopies:
+    """Run the real migrations once, into the template every test's database copies."""
+    instance = tmp_path_factory.mktemp("template")
+    path = instance / "shopai.db"
+    uri = f"sqlite:///{path}"
+    if postgres_server is not None:
+        postgres_server.execute(f'CREATE DATABASE "{POSTGRES_TEMPLATE}"')
+        uri = postgres_server.url(POSTGRES_TEMPLATE)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SHOPAI_ENV", "testing")
         mp.setenv("SECRET_KEY", TEST_SECRET_KEY)
-        mp.setenv("SHOPAI_INSTANCE_PATH", str(path.parent))
-        app = create_app(_test_config(path.parent, path))
+        mp.setenv("SHOPAI_INSTANCE_PATH", str(instance))
+        app = create_app(_test_config(instance, uri))
         with app.app_context():
             upgrade()
             db.engine.dispose()
-    return path
+    return DatabaseCopies(path, postgres_server)
 
 
-def _test_config(instance: Path, database: Path) -> dict[str, object]:
+def _test_config(instance: Path, database_uri: str) -> dict[str, object]:
     return {
         "TESTING": True,
         "SECRET_KEY": TEST_SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+        "SQLALCHEMY_DATABASE_URI": database_uri,
         "SHOPAI_UPLOAD_DIR": str(instance / "uploads"),
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_ENABLED": False,
@@ -54,13 +141,36 @@ def _test_config(instance: Path, database: Path) -> dict[str, object]:
 
 
 @pytest.fixture
-def app_config(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+def database_uri(tmp_path: Path, database_copies: DatabaseCopies) -> Iterator[str]:
+    """A fresh, migrated database for this test (a copy of the template).
+
+    On PostgreSQL, every connection the test opened is closed before the database is
+    dropped: apps a test builds for itself are never disposed, and psycopg warns when a
+    connection is collected open (SQLite's driver does not)."""
+    uri = database_copies.create(tmp_path)
+    opened: list[Any] = []
+
+    def remember(dbapi_connection: Any, _record: Any) -> None:
+        opened.append(dbapi_connection)
+
+    if database_copies.dialect == "postgresql":
+        event.listen(Pool, "connect", remember)
+    try:
+        yield uri
+    finally:
+        if database_copies.dialect == "postgresql":
+            event.remove(Pool, "connect", remember)
+            for connection in opened:
+                connection.close()
+        database_copies.drop(uri)
+
+
+@pytest.fixture
+def app_config(tmp_path: Path, database_uri: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setenv("SHOPAI_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SHOPAI_ENV", "testing")
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)
-    database = tmp_path / "shopai.db"
-    shutil.copyfile(migrated_db, database)
-    return _test_config(tmp_path, database)
+    return _test_config(tmp_path, database_uri)
 
 
 @pytest.fixture

@@ -7,9 +7,12 @@ import re
 from decimal import Decimal
 
 from PIL import Image
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from shopai.catalog import services as catalog
 from shopai.catalog.models import Category, Product
+from shopai.db_setup import configure_engine
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
@@ -47,3 +50,15 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf-token" content="([^"]+)"', html)
     assert match, "page has no CSRF meta tag"
     return match.group(1)
+
+
+def execute_elsewhere(database_uri: str, statement: str) -> None:
+    """Run SQL on the shop's database as another process of the shop would: through a
+    connection of its own, outside this test's session and engine."""
+    other = create_engine(database_uri, poolclass=NullPool)
+    configure_engine(other)
+    try:
+        with other.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        other.dispose()

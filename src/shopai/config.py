@@ -134,6 +134,26 @@ def _limiter_storage(env: EnvReader, redis_url: str | None) -> dict[str, Any]:
     }
 
 
+# The driver the shop is tested with (psycopg 3) for every spelling of PostgreSQL.
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg")
+
+
+def _database_url(database_url: str) -> str:
+    """The URL SQLAlchemy opens. `postgres://` (Heroku-style) and `postgresql://` would
+    pick psycopg2, which the shop does not install: both mean psycopg 3 here."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL (e.g. postgresql://u:p@host/db)"
+        ) from None
+    if url.drivername in _POSTGRES_SCHEMES:
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if url.drivername.startswith("postgres"):
+        raise ConfigError("DATABASE_URL: PostgreSQL is used through psycopg 3 (postgresql://)")
+    return database_url
+
+
 def load_settings(instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables.
 
@@ -159,15 +179,9 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
     elif shop_env == "production" and len(secret_key) < 16:
         raise ConfigError("SECRET_KEY must be a random value of at least 16 characters")
 
-    database_url = env.text("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'shopai.db'}"
-    if database_url.startswith("postgres://"):  # Heroku-style URLs
-        database_url = "postgresql://" + database_url.removeprefix("postgres://")
-    try:
-        make_url(database_url)
-    except ArgumentError:
-        raise ConfigError(
-            "DATABASE_URL is not a database URL (e.g. postgresql://u:p@host/db)"
-        ) from None
+    database_url = _database_url(
+        env.text("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'shopai.db'}"
+    )
 
     login_limit = env.text("SHOPAI_LOGIN_RATE_LIMIT", "10 per minute")
     try:

@@ -1,12 +1,15 @@
-"""Per-connection database settings."""
+"""Per-connection database settings, and what each database needs from the app."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 
 from .search.tokens import index_text
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -24,3 +27,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
         event.listen(engine, "connect", _sqlite_pragmas)
+    if engine.dialect.name == "postgresql":
+        # No triggers can call the normaliser there: the app writes the index itself.
+        from .search import pg_index, pgvector
+
+        pg_index.install()
+        pgvector.install()
+
+
+def include_name(
+    name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames
+) -> bool:
+    """What Alembic compares with the models (migrations/env.py, and the test that
+    models and migrations agree). Left out: the search indexes made by hand, which
+    autogenerate would otherwise drop: SQLite's FTS5 tables and PostgreSQL's
+    product_fts (0001, 0010), the old GIN index, and pgvector's copy of each vector
+    (0011, where the server has the extension)."""
+    if type_ == "table" and name and name.startswith("product_fts"):
+        return False
+    if type_ == "column" and name == "embedding":
+        return parent_names.get("table_name") != "product_embedding"
+    return not (type_ == "index" and name == "ix_product_search")

@@ -1,4 +1,5 @@
-"""`shopai worker` processes against a SQLite app database and SQLite queue: one is
+"""`shopai worker` processes against the run's app database (SQLite, or PostgreSQL) and a
+SQLite queue: one is
 killed with SIGKILL mid-job, and another finishes the job after the lease runs out,
 leaving exactly one result."""
 
@@ -28,8 +29,9 @@ LEASE_SECONDS = "2"
 class Workers:
     """Starts `shopai worker` subprocesses for one test and never leaves one behind."""
 
-    def __init__(self, instance: Path) -> None:
+    def __init__(self, instance: Path, database_uri: str) -> None:
         self.instance = instance
+        self.database_uri = database_uri
         self.processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
@@ -42,7 +44,7 @@ class Workers:
             SHOPAI_ENV="testing",
             SECRET_KEY=TEST_SECRET_KEY,
             SHOPAI_INSTANCE_PATH=str(self.instance),
-            DATABASE_URL=f"sqlite:///{self.instance / 'shopai.db'}",
+            DATABASE_URL=self.database_uri,
             SHOPAI_JOB_LEASE_SECONDS=LEASE_SECONDS,
             PYTHONPATH=str(REPO),
         )
@@ -67,7 +69,7 @@ class Workers:
 
 @pytest.fixture
 def workers(app, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(tmp_path)
+    started = Workers(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"])
     yield started
     started.stop_all()
 

@@ -75,11 +75,28 @@ def test_malformed_settings_name_the_variable(tmp_path: Path, name, value, messa
         load_settings(str(tmp_path), {**PRODUCTION, name: value})
 
 
-def test_heroku_style_postgres_urls_are_accepted(tmp_path: Path):
-    settings = load_settings(
-        str(tmp_path), {**PRODUCTION, "DATABASE_URL": "postgres://u:p@db/shop"}
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://u:p@db/shop", "postgresql://u:p@db/shop", "postgresql+psycopg://u:p@db/shop"],
+)
+def test_postgres_urls_use_psycopg_3(tmp_path: Path, url: str):
+    settings = load_settings(str(tmp_path), {**PRODUCTION, "DATABASE_URL": url})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db/shop"
+
+
+def test_other_postgres_drivers_are_refused(tmp_path: Path):
+    with pytest.raises(ConfigError, match="psycopg 3"):
+        load_settings(
+            str(tmp_path), {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg2://u:p@db/shop"}
+        )
+
+
+def test_passwords_with_url_escapes_survive(tmp_path: Path):
+    url = "postgresql://shop:p%40ss%2Fword@db:5433/shop?sslmode=require"
+    settings = load_settings(str(tmp_path), {**PRODUCTION, "DATABASE_URL": url})
+    assert settings["SQLALCHEMY_DATABASE_URI"] == (
+        "postgresql+psycopg://shop:p%40ss%2Fword@db:5433/shop?sslmode=require"
     )
-    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql://u:p@db/shop"
 
 
 def test_production_needs_the_host_names_it_serves(tmp_path: Path):

@@ -7,6 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from shopai.db_setup import include_name
 from shopai.extensions import db
 
 SHOPAI = str(Path(sys.executable).with_name("shopai"))
@@ -19,9 +20,7 @@ def test_migrations_match_the_models(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
-            opts={
-                "include_name": lambda name, type_, _: not (name or "").startswith("product_fts")
-            },
+            opts={"include_name": include_name},
         )
         assert compare_metadata(context, db.metadata) == []
 

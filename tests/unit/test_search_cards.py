@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import pytest
 
@@ -12,9 +11,8 @@ from shopai.page_cache import EXTENSION_KEY
 from shopai.search import forms
 from shopai.search.cards import ProductCard
 from shopai.search.services import SearchFilters, search_products
-from shopai.search.tokens import index_text
 
-from ..factories import image_bytes, make_category, make_product
+from ..factories import execute_elsewhere, image_bytes, make_category, make_product
 
 
 @pytest.fixture
@@ -100,13 +98,10 @@ def test_a_category_made_elsewhere_is_a_choice_after_the_recheck(app, client, sh
     now = [0.0]
     monkeypatch.setattr(forms, "clock", lambda: now[0])
     assert choices(client) == ["", "headphones", "laptops"]
-    other = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
-    other.create_function("shopai_index_text", 1, index_text)
-    with other:
-        other.execute(
-            "INSERT INTO category (name, slug, description) VALUES ('Drones', 'drones', '')"
-        )
-    other.close()
+    execute_elsewhere(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        "INSERT INTO category (name, slug, description) VALUES ('Drones', 'drones', '')",
+    )
     assert choices(client) == ["", "headphones", "laptops"]  # another process: not seen yet
     now[0] += forms.CHOICES_RECHECK_SECONDS
     assert choices(client) == ["", "drones", "headphones", "laptops"]

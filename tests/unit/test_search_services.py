@@ -104,12 +104,22 @@ def test_text_search_uses_the_fts_index_not_a_table_scan(shop, filters):
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert statements
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        # A handful of rows: the planner would rightly scan them. Forbidding scans
+        # where an index can serve shows that the GIN index matches the query.
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, parameters in statements:
+            plan = " | ".join(
+                row[0] for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+            )
+            assert "ix_product_fts_document" in plan, plan
+            assert "Seq Scan on product" not in plan, plan
+        return
     for statement, parameters in statements:
         plan = " | ".join(
             row[3]
-            for row in db.session.connection().exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, parameters
-            )
+            for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
         )
         assert "VIRTUAL TABLE INDEX" in plan, plan
         assert "SCAN product " not in plan + " ", plan

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from sqlalchemy import event, update
 
@@ -12,10 +10,9 @@ from shopai.catalog import services as catalog
 from shopai.catalog.models import Product
 from shopai.extensions import db
 from shopai.page_cache import EXTENSION_KEY
-from shopai.search.tokens import index_text
 from shopai.suggest.recording import flush_searches
 
-from ..factories import make_category, make_product
+from ..factories import execute_elsewhere, make_category, make_product
 
 
 @pytest.fixture
@@ -72,13 +69,10 @@ def test_another_process_changes_show_after_the_recheck(app, client, product):
     now = [0.0]
     cache._clock = lambda: now[0]
     client.get("/products")
-    other = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
-    other.create_function("shopai_index_text", 1, index_text)
-    with other:
-        other.execute(
-            "UPDATE product SET name = 'Changed Elsewhere', updated_at = '2999-01-01 00:00:00'"
-        )
-    other.close()
+    execute_elsewhere(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        "UPDATE product SET name = 'Changed Elsewhere', updated_at = '2999-01-01 00:00:00'",
+    )
     db.session.expire_all()
     assert "Changed Elsewhere" not in client.get("/products").get_data(as_text=True)
     now[0] += cache.recheck_seconds
@@ -120,15 +114,13 @@ def test_a_change_elsewhere_during_rendering_is_not_kept_as_current(app, client,
     cache = app.extensions[EXTENSION_KEY]
     now = [0.0]
     cache._clock = lambda: now[0]
-    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    database_uri = app.config["SQLALCHEMY_DATABASE_URI"]
 
     def change_the_price_elsewhere(_sender, **_extra):
         template_rendered.disconnect(change_the_price_elsewhere)
-        other = sqlite3.connect(path)
-        other.create_function("shopai_index_text", 1, index_text)
-        with other:
-            other.execute("UPDATE product SET price = 123.45, updated_at = '2999-01-01 00:00:00'")
-        other.close()
+        execute_elsewhere(
+            database_uri, "UPDATE product SET price = 123.45, updated_at = '2999-01-01 00:00:00'"
+        )
         now[0] += cache.recheck_seconds  # the next request rechecks the revision
 
     template_rendered.connect(change_the_price_elsewhere)

@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from shopai.db_setup import include_name
+
 config = context.config
 # Keep the app's own loggers alive when migrations run inside it (tests, `make run`).
 if config.config_file_name is not None:
@@ -16,14 +18,6 @@ target_db = current_app.extensions["migrate"].db
 config.set_main_option(
     "sqlalchemy.url", target_db.engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
-
-
-def include_name(name, type_, parent_names):
-    """Leave the full-text search indexes (created by hand in 0001: SQLite's FTS5 tables,
-    PostgreSQL's GIN index) out of autogenerate, which would otherwise drop them."""
-    if type_ == "table" and name and name.startswith("product_fts"):
-        return False
-    return not (type_ == "index" and name == "ix_product_search")
 
 
 def run_migrations_offline():

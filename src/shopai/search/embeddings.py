@@ -25,8 +25,10 @@ from ..cache import get as cache_get
 from ..cache import put as cache_put
 from ..catalog.models import Category, Product
 from ..extensions import db
+from . import pgvector
 from .models import ProductEmbedding
-from .vectors import NumpyVectorIndex, encode_vector
+from .pgvector import PgVectorIndex
+from .vectors import NumpyVectorIndex, VectorIndex, encode_vector
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +57,16 @@ def embeddings_model() -> str:
     return ai_client().settings.feature("embeddings").model
 
 
-def vector_index() -> NumpyVectorIndex:
-    """This process's index of the current model's vectors (one per app)."""
+def vector_index() -> VectorIndex:
+    """This process's index of the current model's vectors (one per app), chosen once by
+    the database: pgvector where PostgreSQL has it, else numpy in memory."""
     extensions = current_app.extensions
     index = extensions.get(VECTOR_INDEX_KEY)
     if index is None:
+        kind = PgVectorIndex if pgvector.available(db.session.connection()) else NumpyVectorIndex
         index = extensions.setdefault(
             VECTOR_INDEX_KEY,
-            NumpyVectorIndex(
-                embeddings_model(), current_app.config["SHOPAI_SEARCH_VECTOR_RECHECK_SECONDS"]
-            ),
+            kind(embeddings_model(), current_app.config["SHOPAI_SEARCH_VECTOR_RECHECK_SECONDS"]),
         )
     return index
 

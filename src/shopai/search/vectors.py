@@ -2,8 +2,8 @@
 
 The embedded default keeps every product vector of the current model in one numpy
 matrix per process (10,000 x 384 float32 is 15 MB, a full scan well under a
-millisecond per thousand products), reloaded when the stored vectors change. At
-scale, pgvector can stand behind the same `nearest` call.
+millisecond per thousand products), reloaded when the stored vectors change. On
+PostgreSQL with pgvector, `search.pgvector` stands behind the same `nearest` call.
 """
 
 from __future__ import annotations
@@ -22,12 +22,22 @@ from .models import ProductEmbedding
 
 
 class VectorIndex(Protocol):
+    """The numpy index here, or pgvector's (`search.pgvector`) on PostgreSQL with it."""
+
     def nearest(self, vector: np.ndarray, limit: int, floor: float) -> list[tuple[int, float]]:
         """Up to `limit` (product id, cosine similarity) pairs with similarity >= `floor`,
         most similar first."""
         ...
 
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """How many vectors it holds (as of the last `refresh`)."""
+        ...
+
+    def refresh(self) -> None:
+        """Catch up with vectors written elsewhere (rate-limited)."""
+
+    def invalidate(self) -> None:
+        """The next `refresh` looks again (vectors were just written)."""
 
 
 @dataclass(frozen=True)
