@@ -96,7 +96,7 @@ def register_commands(app: Flask) -> None:
     from .ai_check import ai_group
     from .cli import admins_command, create_admin_command, images_group, seed_demo_command
     from .jobs.cli import jobs_group, worker_command
-    from .search.cli import embeddings_group
+    from .search.cli import embeddings_group, search_group
     from .serve import serve_command
     from .suggest.cli import suggest_group
 
@@ -109,6 +109,7 @@ def register_commands(app: Flask) -> None:
         worker_command,
         jobs_group,
         embeddings_group,
+        search_group,
         suggest_group,
         serve_command,
     )

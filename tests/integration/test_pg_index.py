@@ -42,3 +42,21 @@ def test_writes_outside_the_orm_wait_for_a_reindex(on_postgres):
     db.session.commit()
     assert keyword.count(None, "toaster") == 1
     assert keyword.count(None, "kestrel") == 0
+
+
+def test_the_reindex_command_rebuilds_the_table(on_postgres, runner):
+    make_product("Kestrel K7 Wireless Headphones")
+    db.session.execute(product_fts.delete())
+    db.session.commit()
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "1 product document(s) written" in result.output
+    assert keyword.count(None, "kestrel") == 1
+
+
+def test_the_reindex_command_leaves_sqlite_to_its_triggers(app, runner):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's answer")
+    result = runner.invoke(args=["search", "reindex"])
+    assert result.exit_code == 0
+    assert "nothing to do" in result.output

@@ -1,11 +1,14 @@
-"""`shopai embeddings`: the product vectors behind search by meaning."""
+"""`shopai embeddings` and `shopai search`: the product vectors and the keyword index."""
 
 from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
 from ..ai.errors import AIError
+from ..extensions import db
+from . import pg_index
 from .embeddings import embeddings_model, refresh_embeddings, stale_product_ids
 
 
@@ -29,3 +32,22 @@ def rebuild_command() -> None:
     except AIError as exc:
         raise click.ClickException(f"the embeddings backend failed: {exc}") from None
     click.echo(f"{written} vector(s) written with {model}.")
+
+
+@click.group("search")
+def search_group() -> None:
+    """The keyword index of the catalog."""
+
+
+@search_group.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rewrite every product's keyword document (PostgreSQL), after writes that bypassed
+    the app: SQL by hand, bulk imports. SQLite's triggers keep its index current alone."""
+    if db.engine.dialect.name != "postgresql":
+        click.echo("SQLite keeps its full-text index current itself: nothing to do.")
+        return
+    with db.engine.begin() as connection:
+        pg_index.reindex(connection)
+        count = connection.scalar(select(func.count()).select_from(pg_index.product_fts))
+    click.echo(f"{count} product document(s) written.")

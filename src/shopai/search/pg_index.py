@@ -7,8 +7,7 @@ product or renames a category: the same moment, in the same transaction, as the
 triggers fire. A deleted product's row goes with it (foreign key, ON DELETE CASCADE).
 
 Writes that bypass the ORM (bulk `update(Product)` statements, SQL by hand) are not
-seen: `reindex(connection)` rebuilds the whole index (migration 0010 runs it; from
-`shopai shell`: `reindex(db.session.connection()); db.session.commit()`).
+seen: `shopai search reindex` rebuilds the whole index (migration 0010 does too).
 """
 
 from __future__ import annotations
