@@ -87,10 +87,11 @@ test: $(BIN)/shopai debian-test-packages lint typecheck security
 	$(BIN)/pytest --cov --cov-report=term
 	@$(MAKE) --no-print-directory test-postgres
 
-# The whole suite again on PostgreSQL: the tests start a throwaway server on loopback
-# (tests/integration/postgres.py), give each test a database, and stop it afterwards.
+# The whole suite again as production runs: PostgreSQL and Redis. The tests start a
+# throwaway server of each on loopback (tests/integration/), give each test its own
+# database and an emptied Redis, and stop both afterwards.
 test-postgres: $(BIN)/shopai debian-test-packages
-	SHOPAI_TEST_DATABASE=postgresql $(BIN)/pytest
+	SHOPAI_TEST_DATABASE=postgresql SHOPAI_TEST_REDIS=1 $(BIN)/pytest
 	@bindir="$$($(BIN)/python -m tests.integration.postgres --pgvector-bindir)"; \
 	if [ -n "$$bindir" ]; then \
 	  echo "Vector search on PostgreSQL with pgvector ($$bindir)"; \

@@ -26,6 +26,7 @@ from shopai.extensions import db
 
 from .factories import ADMIN_EMAIL, ADMIN_PASSWORD
 from .integration.postgres import PostgresServer
+from .integration.redis_server import RedisServer, RedisServerError
 
 TEST_SECRET_KEY = "test-secret-key-0123456789"
 
@@ -40,19 +41,29 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("SHOPAI_TEST_DATABASE must be sqlite or postgresql")
 
 
+def _with_redis() -> bool:
+    """`SHOPAI_TEST_REDIS=1`: every app of the suite gets REDIS_URL, as production does
+    (job queue, rate limits, shared caches on one real, emptied Redis)."""
+    return os.environ.get("SHOPAI_TEST_REDIS", "") == "1"
+
+
 def pytest_report_header() -> str:
-    return f"database: {os.environ.get('SHOPAI_TEST_DATABASE', 'sqlite')}"
+    database = os.environ.get("SHOPAI_TEST_DATABASE", "sqlite")
+    return f"database: {database}" + (", with Redis" if _with_redis() else "")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`@pytest.mark.sqlite_only("why")`: skipped, with that reason, on PostgreSQL."""
-    if not _on_postgres():
-        return
+    """`@pytest.mark.sqlite_only("why")`: skipped, with that reason, on PostgreSQL;
+    `@pytest.mark.without_redis("why")`: skipped, with that reason, with Redis."""
     for item in items:
         marker = item.get_closest_marker("sqlite_only")
-        if marker is not None:
+        if marker is not None and _on_postgres():
             reason = marker.args[0] if marker.args else "tests SQLite itself"
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+        marker = item.get_closest_marker("without_redis")
+        if marker is not None and _with_redis():
+            reason = marker.args[0] if marker.args else "tests the in-process job queue"
+            item.add_marker(pytest.mark.skip(reason=f"without Redis only: {reason}"))
 
 
 class DatabaseCopies:
@@ -165,8 +176,29 @@ def database_uri(tmp_path: Path, database_copies: DatabaseCopies) -> Iterator[st
         database_copies.drop(uri)
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real `redis-server` per session, started by the first test that needs it."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except RedisServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def app_config(tmp_path: Path, database_uri: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+def app_config(
+    tmp_path: Path,
+    database_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> dict:
+    if _with_redis():
+        redis_server = request.getfixturevalue("redis_server")
+        redis_server.flush()
+        monkeypatch.setenv("REDIS_URL", redis_server.url)
     monkeypatch.setenv("SHOPAI_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SHOPAI_ENV", "testing")
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET_KEY)

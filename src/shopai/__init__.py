@@ -19,10 +19,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask.helpers import get_debug_flag
 
     from .config import ConfigError, load_settings
+    from .web import IdConverter
 
     instance_path = os.environ.get("SHOPAI_INSTANCE_PATH") or Path.cwd() / "instance"
     app = Flask(__name__, instance_path=str(Path(instance_path).resolve()))
 
+    app.url_map.converters["id"] = IdConverter
     app.config.from_mapping(load_settings(app.instance_path))
     if config:
         app.config.from_mapping(config)

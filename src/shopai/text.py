@@ -22,16 +22,18 @@ def words(text: str, limit: int = 12) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text))[:limit]
 
 
-MAX_ID_DIGITS = 18  # fits a signed 64-bit integer
+# The largest id the tables hold: their keys are INTEGER, 32 bits on PostgreSQL (SQLite's
+# are 64). A larger number in a URL names nothing; sent to PostgreSQL it would be an error.
+MAX_ID = 2**31 - 1
 
 
 def as_id(key: str | int) -> int | None:
     """`key` as a database id if it is one ("42"), else None ("42-slug", "²", 10**30)."""
-    if isinstance(key, int):
-        return key if 0 < key < 10**MAX_ID_DIGITS else None
-    if key.isascii() and key.isdigit() and len(key) <= MAX_ID_DIGITS:
-        return int(key)
-    return None
+    if isinstance(key, str):
+        if not (key.isascii() and key.isdigit()) or len(key) > len(str(MAX_ID)):
+            return None
+        key = int(key)
+    return key if 0 < key <= MAX_ID else None
 
 
 def name_key(name: str) -> str:

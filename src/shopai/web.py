@@ -13,13 +13,23 @@ from limits import parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.datastructures import MultiDict
+from werkzeug.routing import IntegerConverter
 
 from .extensions import limiter
+from .text import MAX_ID
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 10_000
 MAX_PER_PAGE = 100
+
+
+class IdConverter(IntegerConverter):
+    """`<id:product_id>`: a row id. Past the largest one the tables hold, the URL
+    matches nothing (a 404) instead of reaching the database (a 500 on PostgreSQL)."""
+
+    def __init__(self, map: Any) -> None:
+        super().__init__(map, min=1, max=MAX_ID)
 
 
 def wants_json() -> bool:

@@ -370,6 +370,9 @@ def test_picking_an_image_renews_cached_pages(admin_client, fake_ai, headphones)
     assert product.updated_at > before and product.image is not None
 
 
+@pytest.mark.without_redis(
+    "without Redis the CLI draws itself; with it, workers do (test_multiprocess.py)"
+)
 def test_the_cli_draws_missing_images_with_a_progress_bar(shop, fake_ai, headphones):
     for name in ("One", "Two"):
         make_product(name, "10.00", headphones)

@@ -104,6 +104,7 @@ def stored_files(upload_dir: str) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.without_redis("the worker reads the queue file; through Redis: test_multiprocess.py")
 def test_a_worker_killed_mid_generation_reruns_the_job_and_one_image_results(
     shop: Flask, fake_ai: FakeOpenAI, workers: ImageWorkers
 ):

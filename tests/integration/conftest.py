@@ -1,5 +1,5 @@
-"""A real Redis for the tests in this folder: one `redis-server` per test session on a
-free loopback port (see redis_server.py), emptied before each test that uses it."""
+"""A real Redis for the tests in this folder: the session's `redis-server` (tests/conftest.py,
+see redis_server.py), emptied before each test that uses it."""
 
 from __future__ import annotations
 
@@ -14,18 +14,7 @@ from shopai.cache import close_cache
 from shopai.extensions import db, limiter
 from shopai.jobs import jobs_runtime
 
-from .redis_server import RedisServer, RedisServerError
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-    except RedisServerError as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+from .redis_server import RedisServer
 
 
 @pytest.fixture

@@ -314,9 +314,9 @@ def test_two_web_and_two_job_workers_run_200_image_jobs_once_and_survive_a_kill(
     # One model request per attempt: no job ran twice unseen.
     assert len(fake_ai.requests_to(GENERATIONS)) == PRODUCTS + len(in_flight)
     images_per_product = db.session.execute(
-        select(ProductImage.product_id, func.count(), func.sum(ProductImage.chosen)).group_by(
-            ProductImage.product_id
-        )
+        select(
+            ProductImage.product_id, func.count(), func.count().filter(ProductImage.chosen)
+        ).group_by(ProductImage.product_id)
     ).all()
     assert len(images_per_product) == PRODUCTS
     assert {(count, chosen) for _pid, count, chosen in images_per_product} == {(1, 1)}

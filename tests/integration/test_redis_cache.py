@@ -31,6 +31,7 @@ class Ticking:
         return self.now
 
 
+@pytest.mark.without_redis("compares an app without REDIS_URL")
 def test_the_backend_is_redis_exactly_when_redis_url_is_set(app: Flask, redis_app: Flask):
     assert isinstance(backend(app), MemoryBackend)
     assert isinstance(backend(redis_app), RedisBackend)

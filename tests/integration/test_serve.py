@@ -23,6 +23,7 @@ def _python(code: str) -> list[str]:
     return [PYTHON, "-c", code]
 
 
+@pytest.mark.without_redis("needs an app without REDIS_URL")
 def test_job_workers_need_redis(runner: FlaskCliRunner):
     result = runner.invoke(args=["serve", "--job-workers", "1"])
     assert result.exit_code == 2 and "REDIS_URL" in result.output

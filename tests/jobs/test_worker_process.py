@@ -74,6 +74,7 @@ def workers(app, tmp_path: Path) -> Iterator[Workers]:
     started.stop_all()
 
 
+@pytest.mark.without_redis("the worker reads the queue file; through Redis: test_multiprocess.py")
 def test_a_killed_worker_loses_no_job_and_the_rerun_leaves_one_result(
     app, workers: Workers, tmp_path: Path
 ):

@@ -26,6 +26,7 @@ def test_healthz_is_json_for_a_browser_too(client):
     assert response.is_json
 
 
+@pytest.mark.without_redis("checks the queue file's answer")
 def test_readyz_lists_every_check_with_timing(client):
     response = client.get("/readyz")
     assert response.status_code == 200
@@ -68,6 +69,7 @@ def test_a_failing_database_makes_readyz_503(client, monkeypatch):
     assert "hunter2" not in response.get_data(as_text=True)
 
 
+@pytest.mark.without_redis("breaks the queue file")
 def test_an_unreachable_queue_makes_readyz_503(app, client, monkeypatch):
     from shopai.jobs.runtime import jobs_runtime
 

@@ -101,7 +101,7 @@ def category_create() -> View:
     return render_template("admin/category_form.html", form=form, category=None), _form_status(form)
 
 
-@bp.route("/admin/categories/<int:category_id>/edit", methods=["GET", "POST"])
+@bp.route("/admin/categories/<id:category_id>/edit", methods=["GET", "POST"])
 @admin_required
 def category_edit(category_id: int) -> View:
     category = db.get_or_404(Category, category_id)
@@ -119,7 +119,7 @@ def category_edit(category_id: int) -> View:
     )
 
 
-@bp.route("/admin/categories/<int:category_id>/delete", methods=["POST"])
+@bp.route("/admin/categories/<id:category_id>/delete", methods=["POST"])
 @admin_required
 def category_delete(category_id: int) -> Response:
     category = db.get_or_404(Category, category_id)
@@ -192,7 +192,7 @@ def product_create_gpt() -> View:
     return render_template("admin/product_create_gpt.html", form=form), _form_status(form)
 
 
-@bp.route("/admin/products/<int:product_id>/edit", methods=["GET", "POST"])
+@bp.route("/admin/products/<id:product_id>/edit", methods=["GET", "POST"])
 @admin_required
 def product_edit(product_id: int) -> View:
     product = db.get_or_404(Product, product_id)
@@ -222,7 +222,7 @@ def product_edit(product_id: int) -> View:
     )
 
 
-@bp.route("/admin/products/<int:product_id>/image", methods=["POST"])
+@bp.route("/admin/products/<id:product_id>/image", methods=["POST"])
 @admin_required
 def product_image(product_id: int) -> View:
     product = db.get_or_404(Product, product_id)
@@ -236,7 +236,7 @@ def product_image(product_id: int) -> View:
     return redirect(url_for("admin.product_edit", product_id=product.id))
 
 
-@bp.route("/admin/products/<int:product_id>/delete", methods=["POST"])
+@bp.route("/admin/products/<id:product_id>/delete", methods=["POST"])
 @admin_required
 def product_delete(product_id: int) -> Response:
     product = db.get_or_404(Product, product_id)

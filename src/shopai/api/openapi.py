@@ -17,11 +17,10 @@ from ..jobs.models import KIND_MAX, JobStatus
 from ..search.services import SORTS
 from ..suggest.services import DEFAULT_LIMIT, MAX_LIMIT, SOURCES
 from ..suggest.text import MAX_QUERY_CHARS
+from ..text import MAX_ID
 from ..web import MAX_PAGE, MAX_PER_PAGE
 
 OPENAPI_VERSION = "3.1.0"
-# The largest id a path accepts (`int(max=...)` converters): larger is a 404.
-MAX_ID = 999_999_999_999_999_999
 IMAGE_STATUSES = ("none", "queued", "running", "succeeded", "failed")
 MESSAGE_STATUSES = ("complete", "streaming", "stopped", "limited", "failed")
 

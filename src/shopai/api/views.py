@@ -26,7 +26,7 @@ def products() -> Response:
     return jsonify(page_dict(search_products(filters, page_arg(), per_page_arg())))
 
 
-@bp.get("/products/<int(max=999999999999999999):product_id>")
+@bp.get("/products/<id:product_id>")
 def product(product_id: int) -> Response:
     """One product, with the state of its latest image request (`image_status`: none,
     queued, running, succeeded, failed), which pages poll while an image is drawn."""

@@ -244,9 +244,7 @@ def stop(conversation_id: str) -> Response:
     return jsonify(stopping=True)
 
 
-# A larger id cannot be a message (database integers stop at 2**63 - 1): a 404, not a
-# 500 from the driver's OverflowError.
-@bp.post("/api/chat/messages/<int(max=999999999999999999):message_id>/rating")
+@bp.post("/api/chat/messages/<id:message_id>/rating")
 def rate_answer(message_id: int) -> Response:
     body = request.get_json(silent=True)
     rating = body.get("rating") if isinstance(body, dict) else None

@@ -66,7 +66,7 @@ def start_generation(product: Product, prompt: str | None, n: int) -> bool:
     return True
 
 
-@bp.route("/admin/products/<int:product_id>/images", methods=["GET", "POST"])
+@bp.route("/admin/products/<id:product_id>/images", methods=["GET", "POST"])
 @admin_required
 def product_images(product_id: int) -> str | Response | tuple[str, int]:
     """Candidates to pick from, and a form to draw more with an edited prompt."""
@@ -88,7 +88,7 @@ def product_images(product_id: int) -> str | Response | tuple[str, int]:
     ), status
 
 
-@bp.route("/admin/products/<int:product_id>/images/<int:image_id>/choose", methods=["POST"])
+@bp.route("/admin/products/<id:product_id>/images/<id:image_id>/choose", methods=["POST"])
 @admin_required
 def choose(product_id: int, image_id: int) -> Response:
     product = db.get_or_404(Product, product_id)
@@ -111,7 +111,7 @@ def prompt_templates() -> str:
     )
 
 
-@bp.route("/admin/images/prompts/<int:category_id>", methods=["POST"])
+@bp.route("/admin/images/prompts/<id:category_id>", methods=["POST"])
 @admin_required
 def set_prompt_template(category_id: int) -> Response | tuple[str, int]:
     category = db.get_or_404(Category, category_id)

@@ -23,10 +23,7 @@ PAGE_LIMIT = 100
 # How often the page asks for fresh rows; read by jobs.js from a data attribute.
 POLL_MILLISECONDS = 1500
 STATUSES = [status.value for status in JobStatus]
-# Every route takes the id through this bounded converter: a larger number cannot be
-# a job (the database's integers stop at 2**63 - 1) and must be a 404, not a 500
-# (OverflowError from the driver).
-JOB_ID = "<int(max=999999999999999999):job_id>"
+JOB_ID = "<id:job_id>"  # bounded: a larger number is a 404 (web.IdConverter)
 
 
 def _filters() -> tuple[str | None, str | None]:

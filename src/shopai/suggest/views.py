@@ -212,7 +212,7 @@ def block() -> Response | tuple[str, int]:
     return _admin_page(form, 400)
 
 
-@bp.post("/admin/suggestions/blocked/<int:term_id>/delete")
+@bp.post("/admin/suggestions/blocked/<id:term_id>/delete")
 @admin_required
 def unblock(term_id: int) -> Response:
     if not RemoveTermForm().validate_on_submit():
