@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -219,11 +220,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="threads per web worker")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="shopai-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="shopai-load-") as tmp, ExitStack() as running:
         root = Path(tmp)
+        (root / "redis").mkdir()
         postgres = PostgresServer.start()
+        running.callback(postgres.stop)
         redis = RedisServer(root / "redis").start()
-        fake = FakeOpenAI().start()
+        running.callback(redis.stop)
+        fake = running.enter_context(FakeOpenAI())
         server: subprocess.Popen[bytes] | None = None
         try:
             postgres.execute("CREATE DATABASE shopai_load")
@@ -271,9 +275,6 @@ def main() -> None:
             if server is not None:
                 server.terminate()
                 server.wait(timeout=60)
-            fake.stop()
-            redis.stop()
-            postgres.stop()
 
 
 if __name__ == "__main__":
