@@ -30,4 +30,3 @@ def test_ids_past_postgresqls_integers_are_404s_everywhere(admin_client):
         f"/api/chat/messages/{PAST_THE_LARGEST_ID}/rating",
     ):
         assert admin_client.post(path, json={"rating": 1}).status_code == 404, path
-
