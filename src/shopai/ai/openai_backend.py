@@ -69,32 +69,6 @@ def _error_code(exc: openai.APIStatusError) -> str | None:
     return error.get("code") or error.get("type")
 
 
-def status_error(label: str, status: int, code: str | None, headers: httpx2.Headers) -> AIError:
-    """The app's error for an HTTP error status (`code`: the body's error code or type)."""
-    if status == 429:
-        if code == "insufficient_quota":  # billing, not load: waiting won't help
-            return AIRequestRefused(f"{label} says the account is out of quota")
-        return AIRateLimited(f"{label} is rate limiting us", retry_after_seconds(headers))
-    if status == 408:
-        return AITimeout(f"{label} timed out (HTTP 408)")
-    if status == 409 or status >= 500:
-        return AIUnavailable(f"{label} answered HTTP {status}")
-    return AIRequestRefused(f"{label} refused the request (HTTP {status})")
-
-
-def _body_error_code(response: httpx2.Response) -> str | None:
-    """The error code (or type) in an error reply's JSON body, as the SDK reads it."""
-    try:
-        body = json.loads(response.read() or b"null")
-    except (ValueError, httpx2.HTTPError):
-        return None
-    error = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None
-    code = error.get("code") or error.get("type")
-    return code if isinstance(code, str) else None
-
-
 @contextlib.contextmanager
 def mapped_errors(label: str) -> Iterator[None]:
     """Translate SDK and transport exceptions into the app's AI errors."""
@@ -104,8 +78,18 @@ def mapped_errors(label: str) -> Iterator[None]:
         raise
     except openai.APITimeoutError as exc:
         raise AITimeout(f"{label} timed out") from exc
+    except openai.RateLimitError as exc:
+        if _error_code(exc) == "insufficient_quota":  # billing, not load: waiting won't help
+            raise AIRequestRefused(f"{label} says the account is out of quota") from exc
+        raise AIRateLimited(
+            f"{label} is rate limiting us", retry_after_seconds(exc.response.headers)
+        ) from exc
     except openai.APIStatusError as exc:
-        raise status_error(label, exc.status_code, _error_code(exc), exc.response.headers) from exc
+        if exc.status_code == 408:
+            raise AITimeout(f"{label} timed out (HTTP 408)") from exc
+        if exc.status_code == 409 or exc.status_code >= 500:
+            raise AIUnavailable(f"{label} answered HTTP {exc.status_code}") from exc
+        raise AIRequestRefused(f"{label} refused the request (HTTP {exc.status_code})") from exc
     except openai.APIConnectionError as exc:
         raise AIUnavailable(f"{label} is unreachable") from exc
     except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
@@ -177,10 +161,6 @@ def _tool_arguments(raw: str | None, label: str) -> dict[str, Any]:
     return arguments
 
 
-def _usage_of(raw: dict[str, Any]) -> Usage:
-    return Usage(raw.get("prompt_tokens") or 0, raw.get("completion_tokens") or 0)
-
-
 def _tool_calls(message: Any, label: str) -> list[ToolCall]:
     return [
         ToolCall(call.id, call.function.name, _tool_arguments(call.function.arguments, label))
@@ -197,16 +177,15 @@ class _ToolCallAssembler:
         self.label = label
         self._parts: dict[int, tuple[list[str], list[str], list[str]]] = {}
 
-    def add(self, fragments: list[dict[str, Any]] | None) -> None:
+    def add(self, fragments: list[Any] | None) -> None:
         for fragment in fragments or []:
-            ids, names, arguments = self._parts.setdefault(fragment["index"], ([], [], []))
-            if fragment.get("id"):
-                ids.append(fragment["id"])
-            function = fragment.get("function")
-            if function is not None:
-                if function.get("name"):
-                    names.append(function["name"])
-                arguments.append(function.get("arguments") or "")
+            ids, names, arguments = self._parts.setdefault(fragment.index, ([], [], []))
+            if fragment.id:
+                ids.append(fragment.id)
+            if fragment.function is not None:
+                if fragment.function.name:
+                    names.append(fragment.function.name)
+                arguments.append(fragment.function.arguments or "")
 
     def complete(self) -> list[ToolCall]:
         """Every call received, in index order."""
@@ -219,67 +198,17 @@ class _ToolCallAssembler:
         return ToolCall(ids[0], names[0], _tool_arguments("".join(arguments), self.label))
 
 
-def _read_chunk(
-    chunk: dict[str, Any], tool_calls: _ToolCallAssembler
-) -> tuple[str, str | None, Usage | None]:
-    """(text, finish reason, usage) of one streamed chunk (its JSON); tool call fragments
-    go to `tool_calls`, which assembles them. A chunk of another shape raises one of the
-    errors `_parsing` turns into `AIBadResponse`."""
-    raw_usage = chunk.get("usage")
-    usage = _usage_of(raw_usage) if raw_usage else None
-    choices = chunk.get("choices")
-    if not choices:
+def _read_chunk(chunk: Any, tool_calls: _ToolCallAssembler) -> tuple[str, str | None, Usage | None]:
+    """(text, finish reason, usage) of one streamed chunk; tool call fragments go to
+    `tool_calls`, which assembles them."""
+    usage = _usage(chunk.usage) if chunk.usage else None
+    if not chunk.choices:
         return "", None, usage
-    choice = choices[0]
-    delta = choice.get("delta")
-    if delta is None:
-        return "", choice.get("finish_reason"), usage
-    tool_calls.add(delta.get("tool_calls"))
-    return delta.get("content") or "", choice.get("finish_reason"), usage
-
-
-class SSEStream:
-    """An open streamed reply: its `data:` payloads as JSON, read straight off the socket.
-
-    The SDK's own stream builds a pydantic model of every chunk (about 0.3 ms each, most
-    of the app's CPU while an answer streams, and serialised by the GIL across answers);
-    a chunk is small JSON, and `json.loads` of it is all the reading needs. `close()`
-    closes the HTTP response, which is how generation upstream is cancelled."""
-
-    def __init__(self, response: httpx2.Response, label: str) -> None:
-        self.response = response
-        self.label = label
-        self._done = False
-
-    def __iter__(self) -> Iterator[Any]:
-        data: list[str] = []
-        for line in self.response.iter_lines():
-            if line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
-            elif not line and data:  # a blank line ends an event
-                yield from self._event(data)
-                data = []
-        if data:  # the last event, unterminated
-            yield from self._event(data)
-
-    def _event(self, data: list[str]) -> Iterator[Any]:
-        """The event's chunk; nothing at or after `[DONE]` (the rest is read, so the
-        connection goes back to the pool)."""
-        payload = "\n".join(data)
-        self._done = self._done or payload.startswith("[DONE]")
-        if not self._done:
-            yield self._decoded(payload)
-
-    def _decoded(self, payload: str) -> Any:
-        chunk = json.loads(payload)
-        if isinstance(chunk, dict) and chunk.get("error"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else None
-            raise AIBadResponse(f"{self.label} reported an error mid-reply: {message or error}")
-        return chunk
-
-    def close(self) -> None:
-        self.response.close()
+    choice = chunk.choices[0]
+    if choice.delta is None:
+        return "", choice.finish_reason, usage
+    tool_calls.add(choice.delta.tool_calls)
+    return choice.delta.content or "", choice.finish_reason, usage
 
 
 class OpenAIBackend:
@@ -296,8 +225,6 @@ class OpenAIBackend:
         self._base_url = base_url
         self._api_key = api_key or "not-needed"  # local servers ignore it; the SDK wants one
         self._client: openai.OpenAI | None = None
-        self._http: httpx2.Client | None = None
-        self._url = ""
         self._lock = threading.Lock()
 
     @property
@@ -308,15 +235,12 @@ class OpenAIBackend:
                 if self._client is None:
                     base_url = self._base_url() if callable(self._base_url) else self._base_url
                     transport = DeadlineTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
-                    self._http = openai.DefaultHttpx2Client(transport=transport)
-                    client = openai.OpenAI(
+                    self._client = openai.OpenAI(
                         api_key=self._api_key,
                         base_url=base_url,
                         max_retries=0,
-                        http_client=self._http,
+                        http_client=openai.DefaultHttpx2Client(transport=transport),
                     )
-                    self._url = str(client.base_url).rstrip("/")
-                    self._client = client
         return self._client
 
     def _with_timeout(self, timeout: float) -> openai.OpenAI:
@@ -371,47 +295,19 @@ class OpenAIBackend:
         frequency_penalty: float | None = None,
         stop: list[str] | None = None,
     ) -> Any:
-        """Open the SSE stream; reading it (`iter_stream`) stays within the same budget.
-
-        Sent on the SDK's connection pool but not through the SDK: validating and
-        transforming the request and each chunk cost a few milliseconds before the
-        first token and as many per reply as the model's own streaming does."""
-        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
-        body.update(_generation_options(max_tokens, temperature))
-        body["stream_options"] = {"include_usage": True}
+        """Open the SSE stream; reading it (`iter_stream`) stays within the same budget."""
+        options = _generation_options(max_tokens, temperature)
+        options["stream_options"] = {"include_usage": True}
         if tools:
-            body["tools"] = tools
+            options["tools"] = tools
         if frequency_penalty:
-            body["frequency_penalty"] = frequency_penalty
+            options["frequency_penalty"] = frequency_penalty
         if stop:
-            body["stop"] = stop
-        self.client  # noqa: B018 - the pool and URL (and a local server) on first use
-        assert self._http is not None
-        request = self._http.build_request(
-            "POST",
-            f"{self._url}/chat/completions",
-            content=json.dumps(body, ensure_ascii=False).encode(),
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "Content-Type": "application/json",
-                "Accept": "text/event-stream",
-            },
-            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
-        )
-        with mapped_errors(self.label), deadline(timeout):
-            try:
-                response = self._http.send(request, stream=True)
-            except httpx2.TimeoutException:
-                raise
-            except httpx2.TransportError as exc:  # as the SDK: nothing was answered yet
-                raise AIUnavailable(f"{self.label} is unreachable") from exc
-            if not response.is_success:
-                try:
-                    code = _body_error_code(response)
-                finally:
-                    response.close()
-                raise status_error(self.label, response.status_code, code, response.headers)
-        return SSEStream(response, self.label)
+            options["stop"] = stop
+        with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
+            return self._with_timeout(timeout).chat.completions.create(
+                model=model, messages=_sdk_messages(messages), stream=True, **options
+            )
 
     def iter_stream(self, stream: Any) -> Iterator[StreamEvent]:
         """Text deltas as they arrive; then, once the server has ended the stream, whole
