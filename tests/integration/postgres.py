@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .ports import free_port
+
 DEBIAN_BINDIRS = "/usr/lib/postgresql/*/bin"  # postgresql-15 on bookworm; newest first
 START_TIMEOUT = 60.0
 # Durability is of no use to a database that lives as long as a test run.
@@ -67,12 +69,6 @@ def bundled_pgvector_bindir() -> str | None:
     return str(bindir) if (bindir / "postgres").exists() else None
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class PostgresServer:
     """One running server; `url(database)` is what `DATABASE_URL` would hold."""
@@ -101,7 +97,7 @@ class PostgresServer:
         datadir = Path(tempfile.mkdtemp(prefix="shopai-pg-"))
         if user is not None:
             shutil.chown(datadir, user)
-        server = cls(binaries, datadir, _free_port(), user)
+        server = cls(binaries, datadir, free_port(), user)
         try:
             server._initdb()
             server._run_postgres()

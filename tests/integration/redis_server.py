@@ -4,13 +4,14 @@ persistence, stopped afterwards. Never the machine's own Redis service."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import IO
 
 import redis
+
+from .ports import free_port
 
 REDIS_SERVER = "redis-server"
 START_LIMIT_SECONDS = 30.0  # reaching it is a failure; nothing waits for it otherwise
@@ -19,12 +20,6 @@ STOP_LIMIT_SECONDS = 30.0
 
 class RedisServerError(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:
@@ -47,7 +42,7 @@ class RedisServer:
                 "redis-server is missing: `make test` installs Debian's redis-server package"
             )
         for _attempt in range(3):  # another process may take the port between probe and bind
-            self.port = _free_port()
+            self.port = free_port()
             self._log = (self.folder / "redis.log").open("ab")
             self.process = subprocess.Popen(  # noqa: S603 - Debian's redis-server
                 [

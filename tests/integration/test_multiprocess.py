@@ -44,7 +44,8 @@ from ..fakes.openai_server import FakeOpenAI
 from ..images.conftest import image_settings
 from ..jobs.conftest import fresh, wait_for
 from .conftest import close_app
-from .redis_server import RedisServer, _free_port
+from .ports import free_port
+from .redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 SHOPAI = str(Path(sys.executable).with_name("shopai"))
@@ -94,7 +95,7 @@ class Deployment:
 
     def __init__(self, shop: Flask, fake: FakeOpenAI, redis_url: str, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.environ = {
             key: value
             for key, value in os.environ.items()

@@ -18,7 +18,7 @@ from shopai.suggest.services import suggest
 
 from ..factories import make_category, make_product
 from ..fakes.openai_server import FakeOpenAI
-from .redis_server import _free_port
+from .ports import free_port
 
 EMBEDDINGS = "/embeddings"
 
@@ -115,7 +115,7 @@ def test_a_query_vector_is_embedded_once_for_every_app(
 @pytest.fixture
 def unreachable_redis(monkeypatch: pytest.MonkeyPatch) -> str:
     """A REDIS_URL where nothing listens (the port was free a moment ago)."""
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("REDIS_URL", url)
     return url
 

@@ -12,7 +12,8 @@ from shopai.config import load_settings
 from shopai.extensions import limiter
 from shopai.web import within_rate
 
-from .redis_server import RedisServer, _free_port
+from .ports import free_port
+from .redis_server import RedisServer
 
 PRODUCTION = {"SECRET_KEY": "x" * 32, "SHOPAI_TRUSTED_HOSTS": "shop.example.com"}
 
@@ -59,7 +60,7 @@ def test_two_app_instances_count_against_one_limit(
 def test_within_rate_counts_in_this_process_when_the_storage_fails(
     app_config: dict, monkeypatch: pytest.MonkeyPatch, make_app: Callable[[dict], Flask]
 ):
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{_free_port()}/0")  # nothing there
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing there
     app = make_app({**app_config, "RATELIMIT_ENABLED": True, "TEST_RATE": "2 per day"})
     with app.test_request_context("/"):
         assert limiter.limiter is not None  # the Redis one: no request has failed yet
