@@ -312,8 +312,11 @@ def test_two_web_and_two_job_workers_run_200_image_jobs_once_and_survive_a_kill(
     attempts = {job.id: job.attempts for job in jobs}
     assert {job_id: attempts[job_id] for job_id in in_flight} == dict.fromkeys(in_flight, 2)
     assert {a for job_id, a in attempts.items() if job_id not in in_flight} == {1}
-    # One model request per attempt: no job ran twice unseen.
-    assert len(fake_ai.requests_to(GENERATIONS)) == PRODUCTS + len(in_flight)
+    # At most one model request per attempt: no job ran twice unseen. The held job asks
+    # again; another job the killed worker held asks again only if it died before its
+    # image was stored (a re-run finds the stored image and asks nothing).
+    requests = len(fake_ai.requests_to(GENERATIONS))
+    assert PRODUCTS + 1 <= requests <= PRODUCTS + len(in_flight)
     images_per_product = db.session.execute(
         select(
             ProductImage.product_id, func.count(), func.count().filter(ProductImage.chosen)
