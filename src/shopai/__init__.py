@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .ai_service import init_ai
     from .cache import init_cache
     from .errors import register_error_handlers
+    from .gc_freeze import init_gc_freeze
     from .jobs import init_jobs
     from .page_cache import init_page_cache
     from .request_log import configure_logging
@@ -50,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     init_ai(app)
     init_jobs(app)
+    init_gc_freeze(app)
     init_cache(app)
     init_page_cache(app)
     register_blueprints(app)

@@ -6,15 +6,15 @@ shared across `fork`). The queue is a SQLite file next to the app's database, or
 Redis when `REDIS_URL` is set.
 
 The web process runs a consumer in threads (`SHOPAI_WEB_WORKERS`, default 2 with
-SQLite, 0 with Redis), started by the first request it serves: never by CLI
-commands (`db upgrade`, `seed-demo`), never at import, never in tests unless a test
-starts it. `shopai worker` runs one in the foreground instead.
+SQLite, 0 with Redis; `shopai serve` sets 0 when it starts job workers), started by
+the first request it serves: never by CLI commands (`db upgrade`, `seed-demo`), never
+at import, never in tests unless a test starts it. `shopai worker` runs one in the
+foreground instead.
 """
 
 from __future__ import annotations
 
 import atexit
-import gc
 import json
 import logging
 import os
@@ -378,23 +378,8 @@ def _start_web_consumer() -> None:
     """before_request: the first request a web process serves starts its consumer.
     After that this is one attribute check per request."""
     runtime = current_runtime()
-    if not runtime._consuming() and runtime.start_consumer():
-        _freeze_long_lived_objects()
-
-
-def _freeze_long_lived_objects() -> None:
-    """Leave what the process has built so far (modules, the app, its caches) out of
-    the garbage collector's full passes from now on.
-
-    A full pass walks every tracked object: with the app loaded, some 200,000 of
-    them, 40-200 ms during which no thread of the process runs, so a request that
-    meets one (any request: the consumer threads' jobs allocate plenty) waits that
-    long. Frozen objects are still freed by reference counting, only never by the
-    cycle collector: fine for what lives as long as the process. Done once per
-    served web process, on its first request (that one pays for a last full pass);
-    not in tests or CLI commands, which build apps and drop them."""
-    gc.collect()
-    gc.freeze()
+    if not runtime._consuming():
+        runtime.start_consumer()
 
 
 def init_jobs(app: Flask) -> None:
