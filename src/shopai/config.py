@@ -294,5 +294,5 @@ def _settings(instance_path: str, env: EnvReader) -> dict[str, Any]:
         "SHOPAI_JOB_RETRY_MAX_SECONDS": env.number("SHOPAI_JOB_RETRY_MAX_SECONDS", 3600.0),
         "WTF_CSRF_TIME_LIMIT": None,
         # `shopai serve`: gunicorn workers and threads, job worker processes.
-        **serve_settings(env, redis_url),
+        **serve_settings(env),
     }

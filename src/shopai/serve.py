@@ -6,9 +6,12 @@ One command starts every process a machine runs and stops them together:
   gthread): an assistant answer streams over SSE and holds its thread while the
   model writes, so threads, not processes, bound how many shoppers are served at
   once (keep SHOPAI_CHAT_MAX_STREAMS below T);
-- M `shopai worker` processes (`--job-workers`) running background jobs, which need
-  the Redis queue (`REDIS_URL`): with the SQLite queue file the web workers run jobs
-  in threads of their own instead.
+- M `shopai worker` processes (`--job-workers`, default 1) running background jobs,
+  from the Redis queue (`REDIS_URL`) or the SQLite queue file beside the database.
+  Web workers then run no jobs: a job's CPU work (search vectors, image decoding)
+  in a thread of a web process would hold its interpreter lock while a request
+  waits, which is what made a product create's p99 twice its median. With
+  `--job-workers 0` the web workers run jobs in threads (`SHOPAI_WEB_WORKERS`).
 
 The supervisor restarts a job worker that dies (with a growing delay if it keeps
 dying: a bad setting should not spin), and stops everything when gunicorn ends
@@ -25,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import signal
 import subprocess  # nosec B404
 import sys
@@ -68,6 +72,7 @@ class Child:
     name: str
     argv: list[str]
     restart: bool
+    env: dict[str, str] = field(default_factory=dict)  # over the supervisor's environment
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
@@ -110,8 +115,9 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         """Our own interpreter running gunicorn or `shopai worker` with our argv: no
         untrusted input reaches the command line (hence nosec B404, B603)."""
+        env = {**(os.environ if self.env is None else self.env), **child.env}
         child.process = subprocess.Popen(  # noqa: S603  # nosec B603
-            child.argv, env=self.env, preexec_fn=_die_with_parent
+            child.argv, env=env, preexec_fn=_die_with_parent
         )
         child.started_at = self.clock()
         log.info("started %s (pid %s)", child.name, child.process.pid)
@@ -185,7 +191,11 @@ def worker_argv(threads: int) -> list[str]:
 
 
 def plan(bind: str, workers: int, threads: int, job_workers: int, job_threads: int) -> list[Child]:
-    children = [Child("gunicorn", gunicorn_argv(bind, workers, threads), restart=False)]
+    """gunicorn and the job workers; with job workers, web workers run no jobs."""
+    web_env = {"SHOPAI_WEB_WORKERS": "0"} if job_workers else {}
+    children = [
+        Child("gunicorn", gunicorn_argv(bind, workers, threads), restart=False, env=web_env)
+    ]
     children += [
         Child(f"job worker {n}", worker_argv(job_threads), restart=True)
         for n in range(1, job_workers + 1)
@@ -193,12 +203,7 @@ def plan(bind: str, workers: int, threads: int, job_workers: int, job_threads: i
     return children
 
 
-def _check(config: dict, threads: int, job_workers: int) -> None:
-    if job_workers and not config.get("REDIS_URL"):
-        raise click.UsageError(
-            "--job-workers needs REDIS_URL: separate worker processes take jobs from Redis "
-            "(without it, use --job-workers 0: the web workers run jobs in threads)"
-        )
+def _check(config: dict, threads: int) -> None:
     streams = config["SHOPAI_CHAT_MAX_STREAMS"]
     if threads <= streams:
         raise click.UsageError(
@@ -220,7 +225,7 @@ def _check(config: dict, threads: int, job_workers: int) -> None:
 @click.option(
     "--job-workers",
     type=click.IntRange(min=0),
-    help="`shopai worker` processes; need REDIS_URL [SHOPAI_SERVE_JOB_WORKERS: 1 with Redis].",
+    help="`shopai worker` processes; 0: web workers run jobs [SHOPAI_SERVE_JOB_WORKERS, 1].",
 )
 @click.option(
     "--job-threads",
@@ -243,7 +248,7 @@ def serve_command(
     threads = threads or config["SHOPAI_SERVE_THREADS"]
     job_workers = config["SHOPAI_SERVE_JOB_WORKERS"] if job_workers is None else job_workers
     job_threads = job_threads or config["SHOPAI_SERVE_JOB_THREADS"]
-    _check(config, threads, job_workers)
+    _check(config, threads)
     if config.get("REDIS_URL") and not job_workers:
         click.echo("No job workers here: run `shopai worker` on another machine.", err=True)
     click.echo(
@@ -254,14 +259,12 @@ def serve_command(
     sys.exit(supervisor.run())
 
 
-def serve_settings(env: EnvReader, redis_url: str | None) -> dict[str, object]:
+def serve_settings(env: EnvReader) -> dict[str, object]:
     """The defaults of `shopai serve`, from the environment (see `.env.example`)."""
     return {
         "SHOPAI_SERVE_BIND": env.text("SHOPAI_SERVE_BIND", "127.0.0.1:8000"),
         "SHOPAI_SERVE_WORKERS": env.integer("SHOPAI_SERVE_WORKERS", 2, minimum=1),
         "SHOPAI_SERVE_THREADS": env.integer("SHOPAI_SERVE_THREADS", 16, minimum=2),
-        "SHOPAI_SERVE_JOB_WORKERS": env.integer(
-            "SHOPAI_SERVE_JOB_WORKERS", 1 if redis_url else 0, minimum=0
-        ),
+        "SHOPAI_SERVE_JOB_WORKERS": env.integer("SHOPAI_SERVE_JOB_WORKERS", 1, minimum=0),
         "SHOPAI_SERVE_JOB_THREADS": env.integer("SHOPAI_SERVE_JOB_THREADS", 2, minimum=1),
     }

@@ -23,12 +23,6 @@ def _python(code: str) -> list[str]:
     return [PYTHON, "-c", code]
 
 
-@pytest.mark.without_redis("needs an app without REDIS_URL")
-def test_job_workers_need_redis(runner: FlaskCliRunner):
-    result = runner.invoke(args=["serve", "--job-workers", "1"])
-    assert result.exit_code == 2 and "REDIS_URL" in result.output
-
-
 def test_threads_must_leave_room_beside_the_assistant_streams(runner: FlaskCliRunner):
     result = runner.invoke(args=["serve", "--job-workers", "0", "--threads", "8"])
     assert result.exit_code == 2 and "SHOPAI_CHAT_MAX_STREAMS" in result.output
@@ -42,6 +36,23 @@ def test_the_plan_is_gthread_gunicorn_and_restartable_job_workers():
     assert gunicorn.argv[-1] == "shopai:create_app()"
     assert [w.restart for w in workers] == [True, True]
     assert workers[0].argv[1:] == ["-m", "shopai", "worker", "--threads", "4"]
+
+
+def test_with_job_workers_the_web_workers_run_no_jobs():
+    """On the SQLite queue too: a job in a web worker's thread slows its requests."""
+    gunicorn, _worker = plan("127.0.0.1:8000", 2, 16, 1, 2)
+    assert gunicorn.env == {"SHOPAI_WEB_WORKERS": "0"}
+    (alone,) = plan("127.0.0.1:8000", 2, 16, 0, 2)
+    assert alone.env == {}  # SHOPAI_WEB_WORKERS applies: the web workers run the jobs
+
+
+def test_a_child_gets_its_own_settings_over_the_supervisors(tmp_path: Path):
+    seen = tmp_path / "seen"
+    code = f"import os; open({str(seen)!r}, 'w').write(os.environ['SHOPAI_WEB_WORKERS'])"
+    child = Child("web", _python(code), restart=False, env={"SHOPAI_WEB_WORKERS": "0"})
+    supervisor = Supervisor([child], env={**os.environ, "SHOPAI_WEB_WORKERS": "2"})
+    assert supervisor.run() == 1  # the only non-restartable child ended unasked
+    assert seen.read_text() == "0"
 
 
 def _stop_when(supervisor: Supervisor, condition, what: str) -> threading.Thread:
