@@ -12,6 +12,8 @@
   while the other answers, so each provably serves some of the requests);
 - SIGTERM stops every process gracefully.
 
+And on the SQLite queue file (no Redis): the job worker runs the jobs, the web worker none.
+
 Nothing here depends on how fast it goes: every wait is a bounded poll.
 """
 
@@ -93,7 +95,7 @@ def _alive(pid: int) -> bool:
 class Deployment:
     """`shopai serve` and the CLI, as subprocesses with production-like settings."""
 
-    def __init__(self, shop: Flask, fake: FakeOpenAI, redis_url: str, folder: Path) -> None:
+    def __init__(self, shop: Flask, fake: FakeOpenAI, redis_url: str | None, folder: Path) -> None:
         self.folder = folder
         self.port = free_port()
         self.environ = {
@@ -109,7 +111,6 @@ class Deployment:
             SHOPAI_INSTANCE_PATH=str(folder),
             DATABASE_URL=shop.config["SQLALCHEMY_DATABASE_URI"],
             SHOPAI_UPLOAD_DIR=shop.config["SHOPAI_UPLOAD_DIR"],
-            REDIS_URL=redis_url,
             SHOPAI_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
             SHOPAI_SUGGEST_RATE_LIMIT=f"{LIMIT} per day",
             SHOPAI_CHAT_MAX_STREAMS="2",
@@ -125,6 +126,8 @@ class Deployment:
             SHOPAI_SUGGEST_FROM_MODEL="false",
             PYTHONPATH=str(REPO),
         )
+        if redis_url is not None:
+            self.environ["REDIS_URL"] = redis_url
         self.serve: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -135,15 +138,15 @@ class Deployment:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def start(self) -> None:
+    def start(self, web_workers: int = WEB_WORKERS, job_workers: int = JOB_WORKERS) -> None:
         self._log = self.log_path.open("wb")
         self.serve = subprocess.Popen(  # noqa: S603 - our own console script
             [
                 SHOPAI, "serve",
                 "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(WEB_WORKERS),
+                "--workers", str(web_workers),
                 "--threads", "4",
-                "--job-workers", str(JOB_WORKERS),
+                "--job-workers", str(job_workers),
                 "--job-threads", "2",
             ],
             env=self.environ,
@@ -344,3 +347,58 @@ def test_two_web_and_two_job_workers_run_200_image_jobs_once_and_survive_a_kill(
     assert not _alive(master) and not any(_alive(pid) for pid in web)
     summary = {"jobs": len(jobs), "reruns": len(in_flight), "kills": 1}
     print(json.dumps(summary))  # shown with -s, for the record
+
+
+@pytest.fixture
+def sqlite_queue_shop(app_config: dict, fake_ai: FakeOpenAI) -> Iterator[Flask]:
+    from shopai import create_app
+
+    app = create_app({**app_config, "SHOPAI_AI": image_settings(fake_ai)})
+    with app.app_context():
+        yield app
+    close_app(app)
+
+
+@pytest.mark.without_redis("the SQLite queue file is the point")
+def test_on_the_sqlite_queue_the_job_worker_runs_the_jobs_and_the_web_worker_none(
+    sqlite_queue_shop: Flask, fake_ai: FakeOpenAI, tmp_path: Path
+):
+    """`shopai serve` starts a job worker without Redis too, and tells its web workers
+    to run no jobs (a job's CPU work there would hold up requests), whatever
+    SHOPAI_WEB_WORKERS says."""
+    category = make_category("Gadgets")
+    for n in range(1, 7):
+        make_product(f"Gadget {n}", "19.00", category, description="A gadget.")
+    for other in list(db.session.scalars(select(Job.id))):
+        cancel_job(other)  # search vectors of the new products: not this test's concern
+    for _ in range(6):
+        fake_ai.delay_next(1.0, kind="images")  # long enough to see who runs them
+    deployment = Deployment(sqlite_queue_shop, fake_ai, None, tmp_path / "deployment")
+    deployment.folder.mkdir()
+    deployment.environ.update(SHOPAI_WEB_WORKERS="2", SHOPAI_LOG_LEVEL="INFO")
+    try:
+        deployment.start(web_workers=1, job_workers=1)
+        _master, web, job_workers = deployment.processes()
+        assert len(web) == 1 and len(job_workers) == 1
+        assert deployment.get("/")[0] == 200  # a first request: it would start a consumer
+        assert "6 image request(s) queued" in deployment.cli(
+            "images", "generate", "--missing", "--no-wait"
+        )
+        owners: set[int] = set()
+
+        def all_drawn() -> bool:
+            jobs = _image_jobs()
+            owners.update(
+                int(job.lease_owner.split(":")[1])
+                for job in jobs
+                if job.status == JobStatus.RUNNING and job.lease_owner
+            )
+            return len(jobs) == 6 and all(job.status == JobStatus.SUCCEEDED for job in jobs)
+
+        wait_for(all_drawn, "every image job to succeed", PATIENCE)
+        assert owners <= set(job_workers)
+        log = deployment.log()
+        assert "queue: SQLite" in log  # the job worker's banner
+        assert "job consumer started in-process" not in log
+    finally:
+        assert deployment.stop() == 0
