@@ -516,7 +516,7 @@ def throughput(
     processes = Processes(instance)
     before = load()
     try:
-        processes.serve(free_port(), env, job_workers(args))  # its first request starts
+        processes.serve(free_port(), env, job_workers(args))  # the jobs start at once
         deadline = time.monotonic() + 30 + count * DRAIN_SECONDS_PER_JOB
         drained = False
         while time.monotonic() < deadline:

@@ -4,10 +4,10 @@ A full pass walks every tracked object: with the app loaded, some 200,000 of the
 40-200 ms during which no thread of the process runs, so a request that meets one
 waits that long (the p99 of a product create was such pauses). Frozen objects are
 still freed by reference counting, only never by the cycle collector: fine for what
-lives as long as the process (modules, the app, its caches). Done once per served
-process, on its first request (that one pays for a last full pass), whatever the
-server (gunicorn, waitress, `shopai run`); never in tests, which build apps and drop
-them.
+lives as long as the process (modules, the app, its caches). Done once per app, on
+its first request (that one pays for a last full pass): a served process has one app,
+whatever the server (gunicorn, waitress, `shopai run`). Never in tests, which build
+apps and drop them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def init_gc_freeze(app: Flask) -> None:
 
 
 def _freeze_once() -> None:
-    """before_request: after the first, one dictionary look-up per request."""
+    """before_request. The key is set before the work, under a lock: of the first
+    requests arriving together, one collects and freezes, the others go on."""
     extensions = current_app.extensions
     if FROZEN_KEY in extensions:
         return

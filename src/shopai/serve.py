@@ -56,12 +56,29 @@ POLL_SECONDS = 0.2
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the supervisor dies (Linux), so a
-    killed supervisor leaves no web or job process behind."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name and sys.platform.startswith("linux"):
-        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _load_libc() -> ctypes.CDLL | None:
+    """libc for prctl, found once: `find_library` runs `ldconfig -p`, which has no place
+    between fork and exec."""
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
+_LIBC = _load_libc()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child, before exec: get SIGTERM when the supervisor (`parent`) dies
+    (Linux), so a killed supervisor leaves no web or job process behind. A supervisor
+    that died before prctl took effect is seen by the changed parent id."""
+
+    def in_child() -> None:
+        if _LIBC is None:
+            return
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
 
 
 @dataclass
@@ -117,7 +134,7 @@ class Supervisor:
         untrusted input reaches the command line (hence nosec B404, B603)."""
         env = {**(os.environ if self.env is None else self.env), **child.env}
         child.process = subprocess.Popen(  # noqa: S603  # nosec B603
-            child.argv, env=env, preexec_fn=_die_with_parent
+            child.argv, env=env, preexec_fn=_die_with_parent(os.getpid())
         )
         child.started_at = self.clock()
         log.info("started %s (pid %s)", child.name, child.process.pid)
@@ -251,6 +268,12 @@ def serve_command(
     _check(config, threads)
     if config.get("REDIS_URL") and not job_workers:
         click.echo("No job workers here: run `shopai worker` on another machine.", err=True)
+    if job_workers and os.environ.get("SHOPAI_WEB_WORKERS", "0").strip() not in ("", "0"):
+        click.echo(
+            "The web workers run no jobs beside job workers (SHOPAI_WEB_WORKERS is ignored; "
+            "use --job-workers 0 for jobs in web threads).",
+            err=True,
+        )
     click.echo(
         f"ShopAI on {bind}: {workers} web worker(s) x {threads} threads, "
         f"{job_workers} job worker(s) x {job_threads} threads"

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -328,6 +329,27 @@ def test_delay_next(fake: FakeOpenAI, client: OpenAI) -> None:
     started = time.monotonic()
     client.chat.completions.create(model="m", messages=MESSAGES)
     assert time.monotonic() - started < 0.3  # only the next reply was delayed
+
+
+def test_release_delays_sends_a_held_reply_now_and_skips_later_delays(
+    fake: FakeOpenAI, client: OpenAI
+) -> None:
+    fake.delay_next(60)
+    fake.delay_next(60)
+    replies: list[str | None] = []
+    asking = threading.Thread(
+        target=lambda: replies.append(
+            client.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content
+        )
+    )
+    asking.start()
+    while not fake.requests:
+        time.sleep(0.01)
+    fake.release_delays()
+    asking.join()
+    assert replies and replies[0]
+    # The second delay is skipped too: held, this call would time out.
+    assert client.chat.completions.create(model="m", messages=MESSAGES, timeout=30).choices
 
 
 def test_delay_longer_than_client_timeout(fake: FakeOpenAI, client: OpenAI) -> None:

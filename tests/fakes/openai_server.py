@@ -326,6 +326,7 @@ class FakeOpenAI:
         self._delays: dict[str, deque[float]] = {kind: deque() for kind in KINDS}
         self._routes: dict[str, _Route] = {}
         self._stopping = threading.Event()
+        self._released = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
@@ -531,6 +532,11 @@ class FakeOpenAI:
         self._check_kind(kind)
         with self._lock:
             self._delays[kind].append(seconds)
+
+    def release_delays(self) -> None:
+        """End every delay now, and every one still to come: a test holds an answer
+        until it has seen what it came for (who is waiting for it), then lets it go."""
+        self._released.set()
 
     # scripting: plain HTTP
 
@@ -761,7 +767,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _wait(self, seconds: float) -> bool:
         """Sleep in small steps; False as soon as the server stops or the client hangs up."""
         deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
+        while (remaining := deadline - time.monotonic()) > 0 and not self.fake._released.is_set():
             if self.fake._stopping.is_set() or self._peer_closed(min(_POLL_SECONDS, remaining)):
                 return False
         return not self.fake._stopping.is_set()

@@ -154,7 +154,13 @@ class Deployment:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for(lambda: self.get("/")[0] == 200, "the web workers to answer", PATIENCE)
+        wait_for(self._answering, "the web workers to answer", PATIENCE)
+
+    def _answering(self) -> bool:
+        assert self.serve is not None
+        if self.serve.poll() is not None:
+            pytest.fail(f"shopai serve exited with {self.serve.returncode}:\n{self.log()}")
+        return self.get("/")[0] == 200
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(  # noqa: S603 - our own console script
@@ -350,55 +356,58 @@ def test_two_web_and_two_job_workers_run_200_image_jobs_once_and_survive_a_kill(
 
 
 @pytest.fixture
-def sqlite_queue_shop(app_config: dict, fake_ai: FakeOpenAI) -> Iterator[Flask]:
+def sqlite_queue_deployment(
+    app_config: dict, fake_ai: FakeOpenAI, tmp_path: Path
+) -> Iterator[tuple[Flask, Deployment]]:
+    """The shop without Redis: its jobs go through the SQLite queue file."""
     from shopai import create_app
 
     app = create_app({**app_config, "SHOPAI_AI": image_settings(fake_ai)})
     with app.app_context():
-        yield app
+        deployment = Deployment(app, fake_ai, None, tmp_path / "deployment")
+        deployment.folder.mkdir()
+        yield app, deployment
+        deployment.stop()
     close_app(app)
 
 
 @pytest.mark.without_redis("the SQLite queue file is the point")
 def test_on_the_sqlite_queue_the_job_worker_runs_the_jobs_and_the_web_worker_none(
-    sqlite_queue_shop: Flask, fake_ai: FakeOpenAI, tmp_path: Path
+    sqlite_queue_deployment: tuple[Flask, Deployment], fake_ai: FakeOpenAI
 ):
     """`shopai serve` starts a job worker without Redis too, and tells its web workers
     to run no jobs (a job's CPU work there would hold up requests), whatever
     SHOPAI_WEB_WORKERS says."""
+    _shop, deployment = sqlite_queue_deployment
     category = make_category("Gadgets")
     for n in range(1, 7):
         make_product(f"Gadget {n}", "19.00", category, description="A gadget.")
     for other in list(db.session.scalars(select(Job.id))):
         cancel_job(other)  # search vectors of the new products: not this test's concern
-    for _ in range(6):
-        fake_ai.delay_next(1.0, kind="images")  # long enough to see who runs them
-    deployment = Deployment(sqlite_queue_shop, fake_ai, None, tmp_path / "deployment")
-    deployment.folder.mkdir()
+    fake_ai.delay_next(HELD_SECONDS, kind="images")  # held until we have seen who asked
     deployment.environ.update(SHOPAI_WEB_WORKERS="2", SHOPAI_LOG_LEVEL="INFO")
-    try:
-        deployment.start(web_workers=1, job_workers=1)
-        _master, web, job_workers = deployment.processes()
-        assert len(web) == 1 and len(job_workers) == 1
-        assert deployment.get("/")[0] == 200  # a first request: it would start a consumer
-        assert "6 image request(s) queued" in deployment.cli(
-            "images", "generate", "--missing", "--no-wait"
-        )
-        owners: set[int] = set()
+    deployment.start(web_workers=1, job_workers=1)
+    _master, web, job_workers = deployment.processes()
+    assert len(web) == 1 and len(job_workers) == 1
+    assert deployment.get("/search?q=gadget")[0] == 200  # it would start a web consumer
+    assert "6 image request(s) queued" in deployment.cli(
+        "images", "generate", "--missing", "--no-wait"
+    )
 
-        def all_drawn() -> bool:
-            jobs = _image_jobs()
-            owners.update(
-                int(job.lease_owner.split(":")[1])
-                for job in jobs
-                if job.status == JobStatus.RUNNING and job.lease_owner
-            )
-            return len(jobs) == 6 and all(job.status == JobStatus.SUCCEEDED for job in jobs)
+    wait_for(lambda: fake_ai.requests_to(GENERATIONS), "the first drawing to be asked for")
+    held = _held_job(fake_ai)
+    assert held.status == JobStatus.RUNNING and held.lease_owner
+    assert int(held.lease_owner.split(":")[1]) in job_workers
+    fake_ai.release_delays()
+    wait_for(
+        lambda: (jobs := _image_jobs()) and all(job.status == JobStatus.SUCCEEDED for job in jobs),
+        "every image job to succeed",
+        PATIENCE,
+    )
+    assert len(_image_jobs()) == 6
 
-        wait_for(all_drawn, "every image job to succeed", PATIENCE)
-        assert owners <= set(job_workers)
-        log = deployment.log()
-        assert "queue: SQLite" in log  # the job worker's banner
-        assert "job consumer started in-process" not in log
-    finally:
-        assert deployment.stop() == 0
+    log = deployment.log()
+    assert "GET /search 200" in log  # the web worker's INFO lines do reach this log
+    assert "job consumer started in-process" not in log
+    assert "queue: SQLite" in log  # the job worker's banner
+    assert deployment.stop() == 0

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from flask.testing import FlaskCliRunner
@@ -21,6 +22,31 @@ PYTHON = sys.executable
 
 def _python(code: str) -> list[str]:
     return [PYTHON, "-c", code]
+
+
+class _Planned:
+    """Stands in for the Supervisor: records the children `serve` would start."""
+
+    children: ClassVar[list[Child]] = []
+
+    def __init__(self, children: list[Child]) -> None:
+        _Planned.children = children
+
+    def run(self) -> int:
+        return 0
+
+
+@pytest.mark.without_redis("the default without REDIS_URL")
+def test_serve_starts_a_job_worker_on_the_sqlite_queue_by_default(
+    runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("shopai.serve.Supervisor", _Planned)
+    monkeypatch.setenv("SHOPAI_WEB_WORKERS", "2")
+    result = runner.invoke(args=["serve"])
+    assert result.exit_code == 0, result.output
+    gunicorn, *job_workers = _Planned.children
+    assert len(job_workers) == 1 and gunicorn.env == {"SHOPAI_WEB_WORKERS": "0"}
+    assert "SHOPAI_WEB_WORKERS is ignored" in result.output
 
 
 def test_threads_must_leave_room_beside_the_assistant_streams(runner: FlaskCliRunner):

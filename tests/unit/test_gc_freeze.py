@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from shopai.gc_freeze import FROZEN_KEY, init_gc_freeze
+from shopai import create_app
+from shopai.gc_freeze import FROZEN_KEY, _freeze_once, init_gc_freeze
 
 
 @pytest.fixture
@@ -35,10 +36,16 @@ def test_the_first_request_of_a_served_app_freezes_once(unfrozen):
     assert gc.get_freeze_count() > 0
     gc.unfreeze()
     client.get("/")
-    assert gc.get_freeze_count() == 0  # once per process, not per request
+    assert gc.get_freeze_count() == 0  # once per app, not per request
 
 
 def test_a_testing_app_freezes_nothing(unfrozen):
     app = _app(testing=True)
     app.test_client().get("/")
     assert gc.get_freeze_count() == 0 and FROZEN_KEY not in app.extensions
+
+
+def test_the_shop_registers_it_when_served(app_config: dict):
+    served = create_app({**app_config, "TESTING": False})  # no request: nothing loads
+    assert _freeze_once in served.before_request_funcs[None]
+    assert _freeze_once not in create_app(app_config).before_request_funcs[None]

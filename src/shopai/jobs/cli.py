@@ -36,8 +36,9 @@ STATUSES = [status.value for status in JobStatus]
 def worker_command(threads: int, imports: tuple[str, ...]) -> None:
     """Run background jobs in the foreground until SIGTERM (graceful) or Ctrl-C.
 
-    Needed when REDIS_URL is set (the web process then runs no jobs itself); with
-    the SQLite queue it adds capacity next to the web process's own threads.
+    `shopai serve` starts these beside its web workers, on either queue. Run it alone
+    on other machines with REDIS_URL (the SQLite queue is a file of this machine), or
+    next to `make run` to add capacity to the web process's own threads.
     """
     for module in imports:
         try:
