@@ -129,6 +129,12 @@ def _parsed(reply: Any, label: str) -> Any:
     return reply
 
 
+def _timeout(seconds: float) -> httpx2.Timeout:
+    """A call's timeouts, passed with the request: `client.with_options` would build a
+    copy of the whole client for every call."""
+    return httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
+
+
 def _sdk_messages(messages: list[Message]) -> list[ChatCompletionMessageParam]:
     """`Message` is one loose TypedDict for every role; the SDK types each role apart.
     The shapes agree, and the server validates what we send."""
@@ -246,11 +252,6 @@ class OpenAIBackend:
                     )
         return self._client
 
-    def _with_timeout(self, timeout: float) -> openai.OpenAI:
-        return self.client.with_options(
-            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)), max_retries=0
-        )
-
     def chat(
         self,
         model: str,
@@ -269,8 +270,11 @@ class OpenAIBackend:
             options["response_format"] = response_format
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).chat.completions.create(
-                    model=model, messages=_sdk_messages(messages), **options
+                self.client.chat.completions.create(
+                    model=model,
+                    messages=_sdk_messages(messages),
+                    timeout=_timeout(timeout),
+                    **options,
                 ),
                 self.label,
             )
@@ -308,8 +312,12 @@ class OpenAIBackend:
         if stop:
             options["stop"] = stop
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
-            return self._with_timeout(timeout).chat.completions.create(
-                model=model, messages=_sdk_messages(messages), stream=True, **options
+            return self.client.chat.completions.create(
+                model=model,
+                messages=_sdk_messages(messages),
+                stream=True,
+                timeout=_timeout(timeout),
+                **options,
             )
 
     def iter_stream(self, stream: Any) -> Iterator[StreamEvent]:
@@ -340,7 +348,8 @@ class OpenAIBackend:
     ) -> tuple[list[list[float]], int]:
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).embeddings.create(model=model, input=texts), self.label
+                self.client.embeddings.create(model=model, input=texts, timeout=_timeout(timeout)),
+                self.label,
             )
         with _parsing(self.label):
             data = reply.data if isinstance(reply.data, list) else []
@@ -359,8 +368,8 @@ class OpenAIBackend:
         An inline image over `max_bytes` is refused before it is decoded."""
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).images.generate(
-                    model=model, prompt=prompt, size=size, n=n
+                self.client.images.generate(
+                    model=model, prompt=prompt, size=size, n=n, timeout=_timeout(timeout)
                 ),
                 self.label,
             )
