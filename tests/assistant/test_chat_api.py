@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -18,6 +20,7 @@ from shopai.assistant.prompt import SYSTEM_PROMPT
 from shopai.catalog.models import Product
 from shopai.db_types import utcnow
 from shopai.extensions import db
+from shopai.usage import budget
 from shopai.usage.models import UsageRecord
 
 from ..factories import make_category, make_product
@@ -231,6 +234,23 @@ def test_the_daily_budget_spent_gives_a_search_only_answer(shopper, fake_ai):
     reply = ask(shopper, "laptop")
     assert reply["status"] == "limited" and "budget" in reply["notice"]
     assert fake_ai.requests_to("/chat/completions") == []
+
+
+def test_the_days_spending_is_read_again_once_the_last_read_is_too_old(shop, monkeypatch):
+    def spend(tokens: int) -> None:
+        db.session.add(
+            UsageRecord(feature="chat", backend="openai", model="m", prompt_tokens=tokens)
+        )
+        db.session.commit()
+
+    spend(100)
+    assert budget.recently_spent_today("chat", max_age=60) == 100
+    spend(50)
+    assert budget.recently_spent_today("chat", max_age=60) == 100  # a read trusted for 60 s
+    assert budget.recently_spent_today("suggest", max_age=60) == 0  # each feature its own
+    later = time.monotonic() + 61
+    monkeypatch.setattr(budget, "clock", SimpleNamespace(monotonic=lambda: later))
+    assert budget.recently_spent_today("chat", max_age=60) == 150
 
 
 def test_a_search_only_answer_streams_too(shopper, fake_ai):

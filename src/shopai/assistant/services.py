@@ -35,7 +35,7 @@ from ..catalog.models import Product
 from ..db_types import utcnow
 from ..extensions import db
 from ..templating import image_url, money
-from ..usage.budget import tokens_spent_today
+from ..usage.budget import recently_spent_today
 from .guard import ProductFacts, ReplyGuard, amounts_in
 from .models import TITLE_CHARS, ChatMessage, Conversation, MessageStatus
 from .prompt import EMBEDDED, HOSTED, PromptBudget, build_messages
@@ -319,8 +319,12 @@ def prompt_budget() -> PromptBudget:
     return replace(budget, products=products) if products else budget
 
 
+SPENT_MAX_AGE = 1.0  # seconds a read of the day's spending is trusted for
+
+
 def _budget_left() -> bool:
-    return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
+    spent = recently_spent_today("chat", SPENT_MAX_AGE)
+    return spent < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
 
 # Where a model that runs on past its answer starts imitating its prompt.
