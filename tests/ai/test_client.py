@@ -212,6 +212,14 @@ def test_streams_read_to_their_end_share_one_connection(client, fake):
     assert fake.connections == 1
 
 
+@pytest.mark.parametrize("chunk", [b"[1, 2]", b'"text"', b'{"choices": "none"}'])
+def test_a_streamed_chunk_of_another_shape_is_a_bad_response(client, fake, chunk):
+    body = b"data: " + chunk + b"\n\ndata: [DONE]\n\n"
+    fake.reply_malformed(body, content_type="text/event-stream")
+    with pytest.raises(AIBadResponse), client.stream("chat", MESSAGES) as stream:
+        list(stream)
+
+
 def test_a_stream_closed_early_still_closes_its_connection(client, fake):
     fake.reply_stream([f"token{i} " for i in range(200)], chunk_delay=0.02)
     with client.stream("chat", MESSAGES) as stream:

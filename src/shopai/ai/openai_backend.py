@@ -211,11 +211,13 @@ def _stream_usage(raw: dict[str, Any]) -> Usage:
 
 
 def _read_chunk(
-    chunk: dict[str, Any], tool_calls: _ToolCallAssembler
+    chunk: object, tool_calls: _ToolCallAssembler
 ) -> tuple[str, str | None, Usage | None]:
     """(text, finish reason, usage) of one streamed chunk (its JSON); tool call fragments
     go to `tool_calls`, which assembles them. A chunk of another shape raises one of the
     errors `_parsing` turns into `AIBadResponse`."""
+    if not isinstance(chunk, dict):
+        raise TypeError("a streamed chunk is not a JSON object")
     raw_usage = chunk.get("usage")
     usage = _stream_usage(raw_usage) if raw_usage else None
     choices = chunk.get("choices")
@@ -230,11 +232,12 @@ def _read_chunk(
 
 
 # Streamed chunks are read as the JSON they are, through the SDK's own stream (its SSE
-# decoding, error events and closing): the SDK's `chat.completions.create` would build
-# a pydantic model of every chunk, which cost more CPU than everything else the app
-# does while an answer streams (and, with several answers at once, delays the first
-# words of the others), and walk the whole request through its type-driven transform.
-ChunkStream = openai.Stream[dict[str, Any]]
+# decoding, error events and closing); `object` is the SDK's "as decoded" type. Its
+# `chat.completions.create` would build a pydantic model of every chunk, which cost
+# more CPU than everything else the app does while an answer streams (and, with
+# several answers at once, delays the first words of the others), and walk the whole
+# request through its type-driven transform.
+ChunkStream = openai.Stream[object]
 
 
 class OpenAIBackend:
