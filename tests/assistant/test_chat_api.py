@@ -138,6 +138,18 @@ def test_a_follow_up_keeps_the_earlier_subject(shopper, fake_ai):
     assert [c["name"] for c in reply["products"]] == ["Norvik Edu 11 Student Laptop"]
 
 
+def test_only_a_new_conversation_rewrites_the_session_cookie(shopper, fake_ai):
+    fake_ai.reply_chat("ok")
+    first = shopper.post("/api/chat", json={"message": "headphones"})
+    assert "Set-Cookie" in first.headers
+    conversation_id = first.get_json()["conversation_id"]
+    fake_ai.reply_chat("ok")
+    body = {"message": "cheaper ones?", "conversation_id": conversation_id}
+    again = shopper.post("/api/chat", json=body)
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    assert shopper.get("/api/chat").get_json()["conversation_id"] == conversation_id
+
+
 def test_every_call_lands_in_the_usage_ledger(shopper, shop, fake_ai):
     fake_ai.reply_chat("ok", prompt_tokens=321, completion_tokens=12)
     ask(shopper, "headphones")
