@@ -20,10 +20,11 @@ from shopai.assistant.prompt import SYSTEM_PROMPT
 from shopai.catalog.models import Product
 from shopai.db_types import utcnow
 from shopai.extensions import db
+from shopai.images.services import attach_image, store_image
 from shopai.usage import budget
 from shopai.usage.models import UsageRecord
 
-from ..factories import make_category, make_product
+from ..factories import image_bytes, make_category, make_product
 from ..fakes.openai_server import FakeOpenAI
 from .conftest import chat_settings, running
 
@@ -75,6 +76,17 @@ def test_a_json_answer_has_cards_from_the_database(shopper, fake_ai):
     card = reply["products"][0]
     assert (card["price"], card["url"]) == ("$199.00", f"/product/{k7.slug}")
     assert reply["status"] == "complete" and reply["conversation_id"]
+
+
+def test_a_card_shows_the_products_chosen_image_or_the_placeholder(shopper, fake_ai):
+    k7, buds = product("Kestrel K7 Wireless Headphones"), product("Kestrel Buds Mini")
+    image = attach_image(k7, store_image(image_bytes()))
+    db.session.commit()
+    fake_ai.reply_chat(f"The [P{k7.id}] or the [P{buds.id}].")
+    cards = ask(shopper, "headphones")["products"]
+    assert [c["name"] for c in cards] == [k7.name, buds.name]
+    assert cards[0]["image_url"] == f"/media/{image.thumbnail_path}"
+    assert cards[1]["image_url"].endswith("img/placeholder.svg")
 
 
 def test_the_model_is_given_the_retrieved_products_as_data(shopper, fake_ai):

@@ -34,6 +34,7 @@ from ..ai_service import ai_client
 from ..catalog.models import Product
 from ..db_types import utcnow
 from ..extensions import db
+from ..search.cards import ProductCard, cards_in_order
 from ..templating import image_url, money
 from ..usage.budget import recently_spent_today
 from .guard import ProductFacts, ReplyGuard, amounts_in
@@ -126,7 +127,7 @@ def find_conversation(owner: str, public_id: str | None) -> Conversation | None:
     )
 
 
-def card(product: Product) -> Card:
+def card(product: ProductCard) -> Card:
     return Card(
         id=product.id,
         name=product.name,
@@ -143,13 +144,11 @@ def cards_for(ids: list[int]) -> list[Card]:
 
 
 def cards_for_each(id_lists: list[list[int]]) -> list[list[Card]]:
-    """`cards_for` of several lists (a conversation's answers) in one query."""
-    wanted = {pid for ids in id_lists for pid in ids}
-    found = (
-        {p.id: card(p) for p in db.session.scalars(select(Product).where(Product.id.in_(wanted)))}
-        if wanted
-        else {}
-    )
+    """`cards_for` of several lists (a conversation's answers) in one query, read as
+    rows (`search.cards`): loading products, their categories and images as objects
+    cost each answer more than the query itself."""
+    wanted = list(dict.fromkeys(pid for ids in id_lists for pid in ids))
+    found = {product.id: card(product) for product in cards_in_order(wanted)}
     return [[found[pid] for pid in ids if pid in found] for ids in id_lists]
 
 
