@@ -11,6 +11,7 @@ from .web import url_keeping_query
 
 if TYPE_CHECKING:  # imported lazily: the images package formats prices with `money`
     from .images.models import ProductImage
+    from .search.cards import CardImage
 
 
 def money(value: Decimal | None) -> str:
@@ -23,7 +24,7 @@ def page_url(page: int) -> str:
     return url_keeping_query(request.endpoint or "catalog.home", **values)
 
 
-def image_url(image: ProductImage | None, *, thumbnail: bool = False) -> str:
+def image_url(image: ProductImage | CardImage | None, *, thumbnail: bool = False) -> str:
     if image is None:
         return url_for("static", filename="img/placeholder.svg")
     path = image.thumbnail_path if thumbnail else image.path

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -18,9 +20,11 @@ from shopai.assistant.prompt import SYSTEM_PROMPT
 from shopai.catalog.models import Product
 from shopai.db_types import utcnow
 from shopai.extensions import db
+from shopai.images.services import attach_image, store_image
+from shopai.usage import budget
 from shopai.usage.models import UsageRecord
 
-from ..factories import make_category, make_product
+from ..factories import image_bytes, make_category, make_product
 from ..fakes.openai_server import FakeOpenAI
 from .conftest import chat_settings, running
 
@@ -72,6 +76,17 @@ def test_a_json_answer_has_cards_from_the_database(shopper, fake_ai):
     card = reply["products"][0]
     assert (card["price"], card["url"]) == ("$199.00", f"/product/{k7.slug}")
     assert reply["status"] == "complete" and reply["conversation_id"]
+
+
+def test_a_card_shows_the_products_chosen_image_or_the_placeholder(shopper, fake_ai):
+    k7, buds = product("Kestrel K7 Wireless Headphones"), product("Kestrel Buds Mini")
+    image = attach_image(k7, store_image(image_bytes()))
+    db.session.commit()
+    fake_ai.reply_chat(f"The [P{k7.id}] or the [P{buds.id}].")
+    cards = ask(shopper, "headphones")["products"]
+    assert [c["name"] for c in cards] == [k7.name, buds.name]
+    assert cards[0]["image_url"] == f"/media/{image.thumbnail_path}"
+    assert cards[1]["image_url"].endswith("img/placeholder.svg")
 
 
 def test_the_model_is_given_the_retrieved_products_as_data(shopper, fake_ai):
@@ -133,6 +148,18 @@ def test_a_follow_up_keeps_the_earlier_subject(shopper, fake_ai):
     fake_ai.reply_chat("ok")
     reply = ask(shopper, "any under $500?", conversation_id=first["conversation_id"])
     assert [c["name"] for c in reply["products"]] == ["Norvik Edu 11 Student Laptop"]
+
+
+def test_only_a_new_conversation_rewrites_the_session_cookie(shopper, fake_ai):
+    fake_ai.reply_chat("ok")
+    first = shopper.post("/api/chat", json={"message": "headphones"})
+    assert "Set-Cookie" in first.headers
+    conversation_id = first.get_json()["conversation_id"]
+    fake_ai.reply_chat("ok")
+    body = {"message": "cheaper ones?", "conversation_id": conversation_id}
+    again = shopper.post("/api/chat", json=body)
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    assert shopper.get("/api/chat").get_json()["conversation_id"] == conversation_id
 
 
 def test_every_call_lands_in_the_usage_ledger(shopper, shop, fake_ai):
@@ -231,6 +258,23 @@ def test_the_daily_budget_spent_gives_a_search_only_answer(shopper, fake_ai):
     reply = ask(shopper, "laptop")
     assert reply["status"] == "limited" and "budget" in reply["notice"]
     assert fake_ai.requests_to("/chat/completions") == []
+
+
+def test_the_days_spending_is_read_again_once_the_last_read_is_too_old(shop, monkeypatch):
+    def spend(tokens: int) -> None:
+        db.session.add(
+            UsageRecord(feature="chat", backend="openai", model="m", prompt_tokens=tokens)
+        )
+        db.session.commit()
+
+    spend(100)
+    assert budget.recently_spent_today("chat", max_age=60) == 100
+    spend(50)
+    assert budget.recently_spent_today("chat", max_age=60) == 100  # a read trusted for 60 s
+    assert budget.recently_spent_today("suggest", max_age=60) == 0  # each feature its own
+    later = time.monotonic() + 61
+    monkeypatch.setattr(budget, "clock", SimpleNamespace(monotonic=lambda: later))
+    assert budget.recently_spent_today("chat", max_age=60) == 150
 
 
 def test_a_search_only_answer_streams_too(shopper, fake_ai):

@@ -6,7 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from shopai.assistant import retrieval
 from shopai.assistant.retrieval import parse_constraints, retrieve
+from shopai.search.embeddings import refresh_embeddings
+from shopai.search.services import SearchFilters, best_ids
+
+from ..factories import make_category, make_product
 
 
 @pytest.mark.parametrize(
@@ -81,3 +86,23 @@ def test_a_follow_up_is_searched_with_the_previous_question(shop):
 
 def test_a_chinese_question_finds_an_english_catalog_through_the_glossary(shop):
     assert names("推荐一款降噪耳机")[0] == "Kestrel K7 Wireless Headphones"
+
+
+def test_a_question_naming_a_product_finds_it_outside_the_category_its_words_suggest(shop):
+    make_product("Shady Earbuds", "15.00", make_category("Audio"), "Great earbuds.")
+    refresh_embeddings()
+    found = retrieve("shady earbuds")
+    assert found.constraints.category is None  # "earbuds" suggested Headphones
+    assert found.products[0].name == "Shady Earbuds"
+
+
+def test_a_question_with_a_category_and_no_product_name_is_searched_once(shop, monkeypatch):
+    searched: list[SearchFilters] = []
+
+    def best_ids_spy(filters: SearchFilters, limit: int) -> list[int]:
+        searched.append(filters)
+        return best_ids(filters, limit)
+
+    monkeypatch.setattr(retrieval, "best_ids", best_ids_spy)
+    assert names("cheap earbuds for running")[0] == "Kestrel Buds Mini"
+    assert [f.category.name if f.category else None for f in searched] == ["Headphones"]

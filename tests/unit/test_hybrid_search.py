@@ -9,7 +9,7 @@ from shopai.catalog import services as catalog
 from shopai.extensions import db
 from shopai.search.embeddings import refresh_embeddings, stale_product_ids
 from shopai.search.models import ProductEmbedding
-from shopai.search.services import SearchFilters, search_products
+from shopai.search.services import SearchFilters, best_ids, search_products
 
 from ..factories import make_category, make_product
 
@@ -115,6 +115,23 @@ def test_an_exact_name_still_ranks_first(embedded):
 
 def test_a_query_that_matches_nothing_well_finds_nothing(embedded):
     assert names("qwzx vbnm") == []
+
+
+@pytest.mark.parametrize(
+    ("q", "category", "limit"),
+    [
+        ("laptop for college", None, 20),
+        ("something to listen to music on the train", None, 1),
+        ("wireless", "headphones", 20),
+        ("", "kitchen", 20),  # no words: the category's products
+        ("降噪耳机", None, 5),  # full-text alone: the vectors read English only
+    ],
+)
+def test_best_ids_are_the_first_page_of_a_search(embedded, q, category, limit):
+    """What the assistant reads: the same products as the search page, in its order."""
+    filters = SearchFilters(q=q, category=catalog.find_category(category) if category else None)
+    page = search_products(filters, 1, limit).items
+    assert page and best_ids(filters, limit) == [product.id for product in page]
 
 
 def test_meaning_respects_filters_and_sorting(embedded, app):

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from .deadline import DeadlineTransport, deadline
 from .errors import (
@@ -29,6 +29,7 @@ from .errors import (
     AITimeout,
     AIUnavailable,
 )
+from .keepalive import FinishingTransport
 from .types import (
     ChatResult,
     Finished,
@@ -128,6 +129,12 @@ def _parsed(reply: Any, label: str) -> Any:
     return reply
 
 
+def _timeout(seconds: float) -> httpx2.Timeout:
+    """A call's timeouts, passed with the request: `client.with_options` would build a
+    copy of the whole client for every call."""
+    return httpx2.Timeout(seconds, connect=min(CONNECT_TIMEOUT, seconds))
+
+
 def _sdk_messages(messages: list[Message]) -> list[ChatCompletionMessageParam]:
     """`Message` is one loose TypedDict for every role; the SDK types each role apart.
     The shapes agree, and the server validates what we send."""
@@ -177,15 +184,16 @@ class _ToolCallAssembler:
         self.label = label
         self._parts: dict[int, tuple[list[str], list[str], list[str]]] = {}
 
-    def add(self, fragments: list[Any] | None) -> None:
+    def add(self, fragments: list[dict[str, Any]] | None) -> None:
         for fragment in fragments or []:
-            ids, names, arguments = self._parts.setdefault(fragment.index, ([], [], []))
-            if fragment.id:
-                ids.append(fragment.id)
-            if fragment.function is not None:
-                if fragment.function.name:
-                    names.append(fragment.function.name)
-                arguments.append(fragment.function.arguments or "")
+            ids, names, arguments = self._parts.setdefault(fragment["index"], ([], [], []))
+            if fragment.get("id"):
+                ids.append(fragment["id"])
+            function = fragment.get("function")
+            if function is not None:
+                if function.get("name"):
+                    names.append(function["name"])
+                arguments.append(function.get("arguments") or "")
 
     def complete(self) -> list[ToolCall]:
         """Every call received, in index order."""
@@ -198,17 +206,38 @@ class _ToolCallAssembler:
         return ToolCall(ids[0], names[0], _tool_arguments("".join(arguments), self.label))
 
 
-def _read_chunk(chunk: Any, tool_calls: _ToolCallAssembler) -> tuple[str, str | None, Usage | None]:
-    """(text, finish reason, usage) of one streamed chunk; tool call fragments go to
-    `tool_calls`, which assembles them."""
-    usage = _usage(chunk.usage) if chunk.usage else None
-    if not chunk.choices:
+def _stream_usage(raw: dict[str, Any]) -> Usage:
+    return Usage(raw.get("prompt_tokens") or 0, raw.get("completion_tokens") or 0)
+
+
+def _read_chunk(
+    chunk: object, tool_calls: _ToolCallAssembler
+) -> tuple[str, str | None, Usage | None]:
+    """(text, finish reason, usage) of one streamed chunk (its JSON); tool call fragments
+    go to `tool_calls`, which assembles them. A chunk of another shape raises one of the
+    errors `_parsing` turns into `AIBadResponse`."""
+    if not isinstance(chunk, dict):
+        raise TypeError("a streamed chunk is not a JSON object")
+    raw_usage = chunk.get("usage")
+    usage = _stream_usage(raw_usage) if raw_usage else None
+    choices = chunk.get("choices")
+    if not choices:
         return "", None, usage
-    choice = chunk.choices[0]
-    if choice.delta is None:
-        return "", choice.finish_reason, usage
-    tool_calls.add(choice.delta.tool_calls)
-    return choice.delta.content or "", choice.finish_reason, usage
+    choice = choices[0]
+    delta = choice.get("delta")
+    if delta is None:
+        return "", choice.get("finish_reason"), usage
+    tool_calls.add(delta.get("tool_calls"))
+    return delta.get("content") or "", choice.get("finish_reason"), usage
+
+
+# Streamed chunks are read as the JSON they are, through the SDK's own stream (its SSE
+# decoding, error events and closing); `object` is the SDK's "as decoded" type. Its
+# `chat.completions.create` would build a pydantic model of every chunk, which cost
+# more CPU than everything else the app does while an answer streams (and, with
+# several answers at once, delays the first words of the others), and walk the whole
+# request through its type-driven transform.
+ChunkStream = openai.Stream[object]
 
 
 class OpenAIBackend:
@@ -234,7 +263,9 @@ class OpenAIBackend:
             with self._lock:
                 if self._client is None:
                     base_url = self._base_url() if callable(self._base_url) else self._base_url
-                    transport = DeadlineTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
+                    transport = DeadlineTransport(
+                        FinishingTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
+                    )
                     self._client = openai.OpenAI(
                         api_key=self._api_key,
                         base_url=base_url,
@@ -242,11 +273,6 @@ class OpenAIBackend:
                         http_client=openai.DefaultHttpx2Client(transport=transport),
                     )
         return self._client
-
-    def _with_timeout(self, timeout: float) -> openai.OpenAI:
-        return self.client.with_options(
-            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)), max_retries=0
-        )
 
     def chat(
         self,
@@ -266,8 +292,11 @@ class OpenAIBackend:
             options["response_format"] = response_format
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).chat.completions.create(
-                    model=model, messages=_sdk_messages(messages), **options
+                self.client.chat.completions.create(
+                    model=model,
+                    messages=_sdk_messages(messages),
+                    timeout=_timeout(timeout),
+                    **options,
                 ),
                 self.label,
             )
@@ -294,7 +323,7 @@ class OpenAIBackend:
         tools: list[dict[str, Any]] | None = None,
         frequency_penalty: float | None = None,
         stop: list[str] | None = None,
-    ) -> Any:
+    ) -> ChunkStream:
         """Open the SSE stream; reading it (`iter_stream`) stays within the same budget."""
         options = _generation_options(max_tokens, temperature)
         options["stream_options"] = {"include_usage": True}
@@ -304,12 +333,18 @@ class OpenAIBackend:
             options["frequency_penalty"] = frequency_penalty
         if stop:
             options["stop"] = stop
+        body = {"model": model, "messages": messages, "stream": True, **options}
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
-            return self._with_timeout(timeout).chat.completions.create(
-                model=model, messages=_sdk_messages(messages), stream=True, **options
+            return self.client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=ChatCompletion,
+                options={"timeout": _timeout(timeout)},
+                stream=True,
+                stream_cls=ChunkStream,
             )
 
-    def iter_stream(self, stream: Any) -> Iterator[StreamEvent]:
+    def iter_stream(self, stream: ChunkStream) -> Iterator[StreamEvent]:
         """Text deltas as they arrive; then, once the server has ended the stream, whole
         tool calls, usage and `Finished`, in that order whatever order the server sent them
         in. A stream that ends without a finish reason was cut off: `AIBadResponse`."""
@@ -337,7 +372,8 @@ class OpenAIBackend:
     ) -> tuple[list[list[float]], int]:
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).embeddings.create(model=model, input=texts), self.label
+                self.client.embeddings.create(model=model, input=texts, timeout=_timeout(timeout)),
+                self.label,
             )
         with _parsing(self.label):
             data = reply.data if isinstance(reply.data, list) else []
@@ -356,8 +392,8 @@ class OpenAIBackend:
         An inline image over `max_bytes` is refused before it is decoded."""
         with mapped_errors(self.label), _parsing(self.label), deadline(timeout):
             reply = _parsed(
-                self._with_timeout(timeout).images.generate(
-                    model=model, prompt=prompt, size=size, n=n
+                self.client.images.generate(
+                    model=model, prompt=prompt, size=size, n=n, timeout=_timeout(timeout)
                 ),
                 self.label,
             )

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from ..catalog.models import Category, Product
 from ..extensions import db
-from ..search.services import SearchFilters, search_products
+from ..search.keyword import some_name_matches
+from ..search.services import SearchFilters, best_ids
 
 CANDIDATES = 5  # products handed to the model: enough to choose, small enough to be fast
 POOL = 20  # ranked by relevance before "cheapest first" reorders them
@@ -279,14 +281,27 @@ def _search_words(text: str) -> str:
     return " ".join(word for word in words if word not in FILLER_WORDS)
 
 
-def _search(query: str, constraints: Constraints) -> list[Product]:
+def _search(query: str, constraints: Constraints) -> list[int]:
+    """The ids of the POOL best products for `query` within the constraints."""
     filters = SearchFilters(
         q=query,
         category=constraints.category,
         min_price=constraints.min_price,
         max_price=constraints.max_price,
     )
-    return list(search_products(filters, 1, POOL).items)
+    return best_ids(filters, POOL)
+
+
+def _products(ids: list[int]) -> list[Product]:
+    """The products of `ids`, in order, with their categories (the prompt names them)
+    but not their images: the cards are read after the answer."""
+    if not ids:
+        return []
+    found = db.session.scalars(
+        select(Product).where(Product.id.in_(ids)).options(lazyload(Product.images))
+    )
+    by_id = {product.id: product for product in found}
+    return [by_id[pid] for pid in ids if pid in by_id]
 
 
 def _in_english(words: str) -> str:
@@ -318,22 +333,37 @@ def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
             max_price=constraints.max_price or earlier.max_price,
             phrase=earlier.phrase,
         )
-    products: list[Product] = []
-    if constraints.category is not None and words:
-        anywhere = _search(words, replace(constraints, category=None))
-        if anywhere and _names_all(words, anywhere[0]):
-            # "shady earbuds" names a product: its category wins over the one
-            # "earbuds" suggests (and this search already found it).
-            constraints, products = replace(constraints, category=None), anywhere
+    ids: list[int] = []
+    # A question naming a product ("shady earbuds") is searched everywhere, since its
+    # category wins over the one its words suggest ("earbuds"). Only a product whose
+    # name holds every word can lead that search, so without one (the usual case) the
+    # search within the category is the only one.
+    if constraints.category is not None and words and some_name_matches(words):
+        anywhere = replace(constraints, category=None)
+        products = _candidates(_search(words, anywhere), anywhere)
+        if products and _names_all(words, products[0]):
+            return _retrieval(words, anywhere, products)
     # The words alone first (full-text wants every word), their English, then the whole
     # phrase, since "something to listen to music on the train" is all meaning.
     for query in (words, _in_english(words), constraints.phrase):
-        if products:
+        if ids:
             break
         if query:  # an empty query lists the whole catalog: not an answer
-            products = _search(query, constraints)
-    if not products and constraints.category is not None:
-        products = _search("", constraints)
+            ids = _search(query, constraints)
+    if not ids and constraints.category is not None:
+        ids = _search("", constraints)
+    return _retrieval(words, constraints, _candidates(ids, constraints))
+
+
+def _candidates(ids: list[int], constraints: Constraints) -> list[Product]:
+    """The products that may become candidates: the first CANDIDATES of `ids` (ranked
+    best first), or the whole pool when the cheapest of it come first."""
+    return _products(ids if constraints.cheapest_first else ids[:CANDIDATES])
+
+
+def _retrieval(words: str, constraints: Constraints, products: list[Product]) -> Retrieval:
+    """At most CANDIDATES of `products`: the best, or the cheapest if the question asks
+    for cheap ones."""
     if constraints.cheapest_first:
-        products.sort(key=lambda product: product.price)
+        products = sorted(products, key=lambda product: product.price)
     return Retrieval(words, constraints, products[:CANDIDATES])

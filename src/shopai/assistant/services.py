@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from flask import current_app, url_for
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, delete, insert, or_, select, update
 
 from ..ai.client import ChatStream, estimate_tokens
 from ..ai.errors import AIError
@@ -34,8 +34,9 @@ from ..ai_service import ai_client
 from ..catalog.models import Product
 from ..db_types import utcnow
 from ..extensions import db
+from ..search.cards import ProductCard, cards_in_order
 from ..templating import image_url, money
-from ..usage.budget import tokens_spent_today
+from ..usage.budget import recently_spent_today
 from .guard import ProductFacts, ReplyGuard, amounts_in
 from .models import TITLE_CHARS, ChatMessage, Conversation, MessageStatus
 from .prompt import EMBEDDED, HOSTED, PromptBudget, build_messages
@@ -126,7 +127,7 @@ def find_conversation(owner: str, public_id: str | None) -> Conversation | None:
     )
 
 
-def card(product: Product) -> Card:
+def card(product: ProductCard) -> Card:
     return Card(
         id=product.id,
         name=product.name,
@@ -143,13 +144,11 @@ def cards_for(ids: list[int]) -> list[Card]:
 
 
 def cards_for_each(id_lists: list[list[int]]) -> list[list[Card]]:
-    """`cards_for` of several lists (a conversation's answers) in one query."""
-    wanted = {pid for ids in id_lists for pid in ids}
-    found = (
-        {p.id: card(p) for p in db.session.scalars(select(Product).where(Product.id.in_(wanted)))}
-        if wanted
-        else {}
-    )
+    """`cards_for` of several lists (a conversation's answers) in one query, read as
+    rows (`search.cards`): loading products, their categories and images as objects
+    cost each answer more than the query itself."""
+    wanted = list(dict.fromkeys(pid for ids in id_lists for pid in ids))
+    found = {product.id: card(product) for product in cards_in_order(wanted)}
     return [[found[pid] for pid in ids if pid in found] for ids in id_lists]
 
 
@@ -205,10 +204,39 @@ def _claim(conversation: Conversation) -> bool:
             Conversation.id == conversation.id,
             or_(Conversation.answering_until.is_(None), Conversation.answering_until <= now),
         )
-        .values(answering_until=now + _answer_deadline())
+        .values(answering_until=now + _answer_deadline(), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], claimed).rowcount == 1
+
+
+def _start_conversation(owner: str, public_id: str, question: str) -> int:
+    """A new conversation, already being answered; its id."""
+    started = db.session.execute(
+        insert(Conversation)
+        .values(
+            public_id=public_id,
+            owner=owner,
+            title=question[:TITLE_CHARS],
+            answering_until=utcnow() + _answer_deadline(),
+        )
+        .returning(Conversation.id)
+    )
+    return int(started.scalar_one())
+
+
+def _add_messages(conversation_id: int, question: str) -> int:
+    """The question, and its answer to come (empty, marked streaming); the answer's id.
+    Plain INSERTs: the ORM's unit of work cost more than the statements themselves."""
+    db.session.execute(
+        insert(ChatMessage).values(conversation_id=conversation_id, role="user", content=question)
+    )
+    reply = db.session.execute(
+        insert(ChatMessage)
+        .values(conversation_id=conversation_id, role="assistant", status=MessageStatus.STREAMING)
+        .returning(ChatMessage.id)
+    )
+    return int(reply.scalar_one())
 
 
 def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
@@ -220,14 +248,10 @@ def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
     busy = ChatRefused(429, "The assistant is still answering your last message. Wait, or stop it.")
     if _answering(owner):
         raise busy
+    history: list[tuple[str, str]] = []
     if conversation is None:
-        conversation = Conversation(
-            public_id=secrets.token_urlsafe(16),
-            owner=owner,
-            title=question[:TITLE_CHARS],
-            answering_until=utcnow() + _answer_deadline(),
-        )
-        db.session.add(conversation)
+        public_id = secrets.token_urlsafe(16)
+        conversation_id = _start_conversation(owner, public_id, question)
     elif conversation.tokens_used >= current_app.config["SHOPAI_CHAT_CONVERSATION_TOKENS"]:
         raise ChatRefused(
             429, "This conversation has reached its length limit. Start a new conversation."
@@ -235,22 +259,19 @@ def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
     elif not _claim(conversation):
         db.session.rollback()
         raise busy
-    history = [
-        (m.role, m.content)
-        for m in conversation.messages
-        if m.content and m.status != MessageStatus.STREAMING
-    ]
-    earlier = next((t for role, t in reversed(history) if role == "user"), None)
-    db.session.add(ChatMessage(conversation=conversation, role="user", content=question))
-    reply = ChatMessage(conversation=conversation, role="assistant", status="streaming")
-    db.session.add(reply)
-    conversation.updated_at = utcnow()
-    db.session.flush()
-    # Read before the commit, which expires every attribute (reading one after it would
-    # cost a query per object before the first token).
-    turn = Turn(conversation.id, conversation.public_id, reply.id, question, history, earlier)
+    else:
+        # Read before the commit, which expires every attribute (reading one after it
+        # would cost a query per object before the first token).
+        conversation_id, public_id = conversation.id, conversation.public_id
+        history = [
+            (m.role, m.content)
+            for m in conversation.messages
+            if m.content and m.status != MessageStatus.STREAMING
+        ]
+    reply_id = _add_messages(conversation_id, question)
     db.session.commit()
-    return turn
+    earlier = next((t for role, t in reversed(history) if role == "user"), None)
+    return Turn(conversation_id, public_id, reply_id, question, history, earlier)
 
 
 # -- stopping ----------------------------------------------------------------------------
@@ -319,8 +340,12 @@ def prompt_budget() -> PromptBudget:
     return replace(budget, products=products) if products else budget
 
 
+SPENT_MAX_AGE = 1.0  # seconds a read of the day's spending is trusted for
+
+
 def _budget_left() -> bool:
-    return tokens_spent_today("chat") < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
+    spent = recently_spent_today("chat", SPENT_MAX_AGE)
+    return spent < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
 
 # Where a model that runs on past its answer starts imitating its prompt.

@@ -98,6 +98,13 @@ def _answer_slots() -> threading.BoundedSemaphore:
     return current_app.extensions[SLOTS_KEY]
 
 
+def _remember_conversation(turn: Turn) -> None:
+    """The session's current conversation is the turn's. Only a change is written: any
+    write re-signs the session cookie, and most messages follow up on the same one."""
+    if session.get(CURRENT_KEY) != turn.public_id:
+        session[CURRENT_KEY] = turn.public_id
+
+
 def _who(turn: Turn) -> str:
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
@@ -202,7 +209,7 @@ def chat() -> Response:
     streaming = False
     try:
         turn = begin_turn(_owner(), conversation_id, body.get("message"))
-        session[CURRENT_KEY] = turn.public_id
+        _remember_conversation(turn)
         who = _who(turn)
         if request.accept_mimetypes.best == "text/event-stream":
             response = Response(
@@ -272,7 +279,7 @@ def chat_gpt() -> Response | str:
     try:
         current = find_conversation(_owner(), session.get(CURRENT_KEY))
         turn = begin_turn(_owner(), current.public_id if current else None, request.form.get("msg"))
-        session[CURRENT_KEY] = turn.public_id
+        _remember_conversation(turn)
         done = answer(turn, _who(turn))
     except ChatRefused as refusal:
         return _refused(refusal)

@@ -96,7 +96,7 @@ def _similar(filters: SearchFilters) -> list[int]:
     ranked = _close_to_the_best(
         index.nearest(vector, depth, current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"])
     )
-    if _unfiltered(filters):
+    if not ranked or _unfiltered(filters):
         return ranked
     # Filters apply after the vector scan, hence the deeper look: the nearest products
     # are often in other categories or prices.
@@ -205,6 +205,40 @@ def _ranked_page(
     return RankedPage(page=page, per_page=per_page, items=items, total=found)
 
 
+def _listing(filters: SearchFilters) -> Select[Any]:
+    """Every product within the filters, in the order of `filters.sort` (by name for
+    relevance: without words there is nothing to be relevant to)."""
+    return _filtered(select(Product), filters).order_by(
+        *_ORDER.get(filters.sort, _ORDER["name"]), Product.id
+    )
+
+
+def _fused_block(
+    q: str, matching: Select[Any] | None, similar: list[int]
+) -> tuple[list[int], list[int]]:
+    """The first KEYWORD_POOL full-text hits of `q` among `matching` (None: the whole
+    catalog), and those hits fused with the vector hits `similar`, best first."""
+    keyword_ids = list(db.session.scalars(keyword.ranked(matching, q).limit(KEYWORD_POOL)))
+    return keyword_ids, fuse(keyword_ids, similar, keyword.names_matching(q, keyword_ids))
+
+
+def best_ids(filters: SearchFilters, limit: int) -> list[int]:
+    """The ids of the first `limit` products `search_products` ranks by relevance for
+    `filters`, in its order, without counting the matches or loading a product: all
+    a caller that wants only the best few needs (the assistant, whose model waits for
+    them before it can write a word)."""
+    if not keyword.has_terms(filters.q):
+        listed = _listing(filters).with_only_columns(Product.id).limit(limit)
+        return list(db.session.scalars(listed))
+    similar = _similar(filters)
+    if not similar:  # full-text alone, ranked as the search page ranks it
+        return [
+            product.id for product in search_products(filters, 1, limit, by_meaning=False).items
+        ]
+    matching = None if _unfiltered(filters) else _filtered(select(Product.id), filters)
+    return _fused_block(filters.q, matching, similar)[1][:limit]
+
+
 def search_products(
     filters: SearchFilters,
     page: int,
@@ -218,10 +252,9 @@ def search_products(
     pages ranked here hold `cards.ProductCard`s, read as rows, for the results page
     (sorted pages and listings still hold products: a card template reads either)."""
     if not keyword.has_terms(filters.q):
-        listing = _filtered(select(Product), filters).order_by(
-            *_ORDER.get(filters.sort, _ORDER["name"]), Product.id
+        return db.paginate(
+            _listing(filters), page=page, per_page=per_page, error_out=False, count=True
         )
-        return db.paginate(listing, page=page, per_page=per_page, error_out=False, count=True)
 
     similar = _similar(filters) if by_meaning else []
     if filters.sort != "relevance":
@@ -244,8 +277,7 @@ def search_products(
     # The first KEYWORD_POOL full-text hits and the vector hits are fused once into a
     # block; later pages continue in bm25 order after it. (Fusing a pool that grew
     # with the page number reordered earlier pages: products shown twice or never.)
-    keyword_ids = list(db.session.scalars(keyword.ranked(matching, filters.q).limit(KEYWORD_POOL)))
-    block = fuse(keyword_ids, similar, keyword.names_matching(filters.q, keyword_ids))
+    keyword_ids, block = _fused_block(filters.q, matching, similar)
     if total > len(keyword_ids):  # some matches lie beyond the pool: count the union
         also = len(set(similar) - keyword.matching_ids(filters.q))
     else:
