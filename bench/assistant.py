@@ -5,8 +5,8 @@
                                         [--reply-tokens 120] [--products 0]
 
 Builds a throwaway SQLite shop (the demo catalog, or `--products N` varied products as
-in bench/catalog.py) with its search vectors, then serves it with waitress in a
-separate process, in production mode (CSRF on, a session per shopper), and chats with
+in bench/catalog.py) with its search vectors, then serves it with `shopai serve` (one
+gunicorn web worker), in production mode (CSRF on, a session per shopper), and chats with
 `POST /api/chat` as the assistant page does (`Accept: text/event-stream`).
 
 1. The embedded model (SmolLM2 via xllamacpp, the default without OPENAI_*): the cold
@@ -72,7 +72,7 @@ FAKE_REPLY = (
     "it and I can narrow it down."
 )
 FAKE_DELTAS = [word if i == 0 else " " + word for i, word in enumerate(FAKE_REPLY.split())]
-SERVER_THREADS_OVER_STREAMS = 4  # waitress threads left for everything but open answers
+SERVER_THREADS_OVER_STREAMS = 4  # web threads left for everything but open answers
 
 
 def ms(seconds: float) -> str:
@@ -221,18 +221,20 @@ def server_env(instance: Path, reply_tokens: int, streams: int, **extra: str) ->
 def start_shop(
     port: int, env: dict[str, str], threads: int, log: TextIO
 ) -> subprocess.Popen[bytes]:
-    """waitress with more threads than open answers (bench/catalog.py's start_server has
-    4, fewer than SHOPAI_CHAT_MAX_STREAMS); its log goes to `log` for the anomaly report."""
-    waitress = Path(sys.executable).with_name("waitress-serve")
+    """`shopai serve` as production runs it (gunicorn gthread), with one web worker of
+    more threads than open answers, so every figure is one process's; its log goes to
+    `log` for the anomaly report."""
+    shopai = Path(sys.executable).with_name("shopai")
     server = subprocess.Popen(
         [
-            str(waitress),
-            "--listen",
+            str(shopai),
+            "serve",
+            "--bind",
             f"127.0.0.1:{port}",
+            "--workers",
+            "1",
             "--threads",
             str(threads),
-            "--call",
-            "shopai:create_app",
         ],
         env=env,
         stdout=log,

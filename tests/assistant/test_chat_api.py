@@ -563,5 +563,5 @@ def test_the_model_is_asked_not_to_loop_or_run_on(shopper, fake_ai):
     fake_ai.reply_chat("ok")
     ask(shopper, "a speaker")
     body = fake_ai.requests_to("/chat/completions")[-1].body
-    assert body["frequency_penalty"] > 0 and "\nShopper:" in body["stop"]
+    assert body["frequency_penalty"] > 0 and "Shopper:" in body["stop"]
     assert body["stream"] is True and body["max_completion_tokens"] == 300

@@ -348,8 +348,9 @@ def _budget_left() -> bool:
     return spent < current_app.config["SHOPAI_CHAT_DAILY_TOKENS"]
 
 
-# Where a model that runs on past its answer starts imitating its prompt.
-STOP_AT = ["\nShopper:", "\nProducts (from the shop"]
+# Where a model that runs on past its answer starts imitating its prompt: the small
+# embedded model also writes "Shopper:" mid-line (seen in bench/assistant.py).
+STOP_AT = ["Shopper:", "\nProducts (from the shop"]
 UNAVAILABLE = "The assistant model is unavailable right now: this is a search-only answer."
 BUDGET_SPENT = "The assistant has used today's budget: this is a search-only answer."
 CUT_OFF = "The answer was cut off. Try asking again."
