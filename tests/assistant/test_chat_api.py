@@ -252,6 +252,16 @@ def test_backend_down_gives_a_search_only_answer(shopper, fake_ai):
     assert [c["name"] for c in reply["products"]] == ["Kestrel Buds Mini"]
 
 
+def test_a_model_that_ends_without_a_word_gives_the_search_answer(shopper, fake_ai):
+    """The small embedded model sometimes begins by echoing its prompt, where it is
+    stopped: a blank answer becomes the search's own, not an empty bubble."""
+    fake_ai.reply_stream(["  "])
+    reply = ask(shopper, "headphones under $100")
+    assert reply["status"] == "complete" and reply.get("notice") is None
+    buds = product("Kestrel Buds Mini")
+    assert f"- [Kestrel Buds Mini](/product/{buds.slug}) — $59.00" in reply["message"]
+
+
 def test_the_daily_budget_spent_gives_a_search_only_answer(shopper, fake_ai):
     db.session.add(UsageRecord(feature="chat", backend="openai", model="m", prompt_tokens=10**9))
     db.session.commit()

@@ -410,6 +410,14 @@ def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]
                 outcome.status = MessageStatus.FAILED
                 outcome.notice = CUT_OFF
                 yield Error(CUT_OFF)
+            # A model that ended without a word (the small embedded one, stopped where it
+            # began by echoing its prompt): the search answers instead of a blank.
+            if (
+                not wrote
+                and outcome.status == MessageStatus.COMPLETE
+                and (shown := guard.feed(search_only_reply(retrieval)))
+            ):
+                yield Token(shown)
             if rest := guard.finish():
                 yield Token(rest)
         except _Limited as limited:
