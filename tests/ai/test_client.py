@@ -10,6 +10,7 @@ from PIL import Image
 
 from shopai.ai.errors import (
     AIBadResponse,
+    AIError,
     AIRateLimited,
     AIRequestRefused,
     AITimeout,
@@ -206,7 +207,23 @@ def test_cancelling_a_stream_stops_the_upstream_request(client, fake, events):
 def test_a_streamed_chunk_of_another_shape_is_a_bad_response(client, fake, chunk):
     body = b"data: " + chunk + b"\n\ndata: [DONE]\n\n"
     fake.reply_malformed(body, content_type="text/event-stream")
-    with pytest.raises(AIBadResponse), client.stream("chat", MESSAGES) as stream:
+    with (
+        pytest.raises(AIBadResponse, match="unexpected shape"),
+        client.stream("chat", MESSAGES) as stream,
+    ):
+        list(stream)
+
+
+def test_an_error_event_in_the_middle_of_a_stream_is_an_ai_error(client, fake):
+    """The SDK raises a bare `APIError` for `data: {"error": ...}`: it must end the
+    reply as the shop's error (a search-only or cut-off answer), not as a crash."""
+    body = (
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hi "}}]}\n\n'
+        b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
+    )
+    fake.reply_malformed(body, content_type="text/event-stream")
+    with pytest.raises(AIError), client.stream("chat", MESSAGES) as stream:
+        assert next(stream) == TextDelta("Hi ")
         list(stream)
 
 

@@ -96,6 +96,16 @@ def test_a_question_naming_a_product_finds_it_outside_the_category_its_words_sug
     assert found.products[0].name == "Shady Earbuds"
 
 
+def test_a_named_product_whose_name_holds_a_word_inside_a_longer_one_is_found(shop):
+    """ "watch" is inside "Smartwatch": the name still holds every word of the question,
+    so it is searched for outside the watches the words suggest."""
+    make_product("Orbit S2 Smartwatch", "199.00", make_category("Smartwatches & Wearables"))
+    make_product("Pixel Smartwatch Strap", "29.00", make_category("Accessories"), "A strap.")
+    refresh_embeddings()
+    found = retrieve("pixel watch strap")
+    assert found.products[0].name == "Pixel Smartwatch Strap"
+
+
 def test_a_question_with_a_category_and_no_product_name_is_searched_once(shop, monkeypatch):
     searched: list[SearchFilters] = []
 

@@ -94,6 +94,8 @@ def mapped_errors(label: str) -> Iterator[None]:
         raise AIUnavailable(f"{label} is unreachable") from exc
     except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
         raise AIBadResponse(f"{label} sent a malformed reply") from exc
+    except openai.APIError as exc:  # the rest: an error event in the middle of a stream
+        raise AIUnavailable(f"{label} reported an error mid-reply") from exc
     except httpx2.TimeoutException as exc:
         raise AITimeout(f"{label} timed out") from exc
     except httpx2.HTTPError as exc:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import lazyload
 
 from ..catalog.models import Category, Product
 from ..extensions import db
-from ..search.keyword import some_name_matches
 from ..search.services import SearchFilters, best_ids
 
 CANDIDATES = 5  # products handed to the model: enough to choose, small enough to be fast
@@ -315,6 +314,15 @@ def _names_all(words: str, product: Product) -> bool:
     return all(word in name for word in words.split())
 
 
+def _some_name_holds(words: str) -> bool:
+    """Whether some product's name holds every word as `_names_all` reads a name
+    (anywhere in it: "watch" in "Smartwatch"), so the search everywhere runs exactly
+    when its first result can win. One pass over the names, stopped at the first; the
+    full-text index would miss a word inside a longer one."""
+    holds = [Product.name.icontains(word, autoescape=True) for word in words.split()]
+    return db.session.scalar(select(Product.id).where(*holds).limit(1)) is not None
+
+
 def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
     """The products a question is about, best first, at most `CANDIDATES`.
 
@@ -338,7 +346,7 @@ def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
     # category wins over the one its words suggest ("earbuds"). Only a product whose
     # name holds every word can lead that search, so without one (the usual case) the
     # search within the category is the only one.
-    if constraints.category is not None and words and some_name_matches(words):
+    if constraints.category is not None and words and _some_name_holds(words):
         anywhere = replace(constraints, category=None)
         products = _candidates(_search(words, anywhere), anywhere)
         if products and _names_all(words, products[0]):

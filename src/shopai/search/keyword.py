@@ -132,12 +132,6 @@ def matching_ids(q: str, *, in_names: bool = False) -> set[int]:
     return set(db.session.scalars(matching_ids_query(q, in_names=in_names)))
 
 
-def some_name_matches(q: str) -> bool:
-    """Whether any product's name alone matches every term of `q` (one index lookup,
-    stopped at the first)."""
-    return db.session.scalar(matching_ids_query(q, in_names=True).limit(1)) is not None
-
-
 def names_matching(q: str, ids: Sequence[int]) -> set[int]:
     """Those of `ids` whose name alone matches every term of `q`: an exact product or
     brand name must stay first, whatever the vectors say."""
