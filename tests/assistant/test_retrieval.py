@@ -5,9 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from shopai.assistant import retrieval
 from shopai.assistant.retrieval import parse_constraints, retrieve
+from shopai.catalog.models import Product
+from shopai.extensions import db
 from shopai.search.embeddings import refresh_embeddings
 from shopai.search.services import SearchFilters, best_ids
 
@@ -104,6 +107,17 @@ def test_a_named_product_whose_name_holds_a_word_inside_a_longer_one_is_found(sh
     refresh_embeddings()
     found = retrieve("pixel watch strap")
     assert found.products[0].name == "Pixel Smartwatch Strap"
+
+
+def test_a_product_deleted_since_the_vectors_were_read_leaves_no_gap(shop, monkeypatch):
+    for n in range(retrieval.CANDIDATES):
+        make_product(f"Kestrel Spare Headphones {n}", "49.00", make_category(f"Spares {n}"))
+    ranked = [p.id for p in db.session.scalars(select(Product).order_by(Product.id.desc()))]
+    assert len(ranked) > retrieval.CANDIDATES
+    gone = max(ranked) + 1000  # as a stale vector index would still rank it
+    monkeypatch.setattr(retrieval, "best_ids", lambda filters, limit: [gone, *ranked])
+    found = retrieve("headphones")
+    assert [p.id for p in found.products] == ranked[: retrieval.CANDIDATES]
 
 
 def test_a_question_with_a_category_and_no_product_name_is_searched_once(shop, monkeypatch):

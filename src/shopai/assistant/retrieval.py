@@ -365,8 +365,14 @@ def retrieve(question: str, earlier_question: str | None = None) -> Retrieval:
 
 def _candidates(ids: list[int], constraints: Constraints) -> list[Product]:
     """The products that may become candidates: the first CANDIDATES of `ids` (ranked
-    best first), or the whole pool when the cheapest of it come first."""
-    return _products(ids if constraints.cheapest_first else ids[:CANDIDATES])
+    best first), or the whole pool when the cheapest of it come first. Ids of products
+    deleted since this process's vectors were read are skipped, and the pool fills in."""
+    if constraints.cheapest_first:
+        return _products(ids)
+    found = _products(ids[:CANDIDATES])
+    if len(found) < min(CANDIDATES, len(ids)):
+        found = _products(ids)
+    return found[:CANDIDATES]
 
 
 def _retrieval(words: str, constraints: Constraints, products: list[Product]) -> Retrieval:
