@@ -370,9 +370,7 @@ def _candidates(ids: list[int], constraints: Constraints) -> list[Product]:
     if constraints.cheapest_first:
         return _products(ids)
     found = _products(ids[:CANDIDATES])
-    if len(found) < min(CANDIDATES, len(ids)):
-        found = _products(ids)
-    return found[:CANDIDATES]
+    return found if len(found) == min(CANDIDATES, len(ids)) else _products(ids)
 
 
 def _retrieval(words: str, constraints: Constraints, products: list[Product]) -> Retrieval:

@@ -224,9 +224,10 @@ def _fused_block(
 
 def best_ids(filters: SearchFilters, limit: int) -> list[int]:
     """The ids of the first `limit` products `search_products` ranks by relevance for
-    `filters`, in its order, without counting the matches or loading a product: all
-    a caller that wants only the best few needs (the assistant, whose model waits for
-    them before it can write a word)."""
+    `filters`, in its order: all a caller that wants only the best few needs (the
+    assistant, whose model waits for them before it can write a word). Where vectors
+    take part, nothing is counted or loaded; full-text alone is ranked by the search
+    page's own statement, which counts as it ranks."""
     if not keyword.has_terms(filters.q):
         listed = _listing(filters).with_only_columns(Product.id).limit(limit)
         return list(db.session.scalars(listed))
