@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import lazyload
 
 from ..catalog.models import Category, Product
@@ -291,15 +291,20 @@ def _search(query: str, constraints: Constraints) -> list[int]:
     return best_ids(filters, POOL)
 
 
+# Built once: building and keying it cost as much as running it, for every question.
+_PRODUCTS = (
+    select(Product)
+    .where(Product.id.in_(bindparam("ids", expanding=True)))
+    .options(lazyload(Product.images))
+)
+
+
 def _products(ids: list[int]) -> list[Product]:
     """The products of `ids`, in order, with their categories (the prompt names them)
     but not their images: the cards are read after the answer."""
     if not ids:
         return []
-    found = db.session.scalars(
-        select(Product).where(Product.id.in_(ids)).options(lazyload(Product.images))
-    )
-    by_id = {product.id: product for product in found}
+    by_id = {product.id: product for product in db.session.scalars(_PRODUCTS, {"ids": ids})}
     return [by_id[pid] for pid in ids if pid in by_id]
 
 
