@@ -19,6 +19,7 @@ from sqlalchemy.pool import Pool
 
 from shopai import create_app
 from shopai.ai.settings import AISettings
+from shopai.ai_service import ai_client
 from shopai.auth.models import User
 from shopai.auth.services import create_admin
 from shopai.background import flush_all
@@ -211,6 +212,7 @@ def app(app_config: dict) -> Iterator[Flask]:
     with app.app_context():
         yield app
         flush_all()  # searches counted in the background, before the database goes
+        ai_client().close()  # kept-alive connections, not left to the garbage collector
         db.session.remove()
         db.engine.dispose()
 

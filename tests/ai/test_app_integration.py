@@ -88,6 +88,7 @@ def test_ai_check_on_the_embedded_default(app_config: dict):
     app = create_app({**app_config, "SHOPAI_AI": AISettings.from_env(slow_ok)})
     result = app.test_cli_runner().invoke(args=["ai", "check"])
     with app.app_context():
+        ai_client().close()  # its kept-alive connection, not left to the garbage collector
         db.engine.dispose()
     assert result.exit_code == 0, result.output
     assert "SmolLM2-135M-Instruct" in result.output
