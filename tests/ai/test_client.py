@@ -203,16 +203,6 @@ def test_cancelling_a_stream_stops_the_upstream_request(client, fake, events):
     assert list(stream) == []
 
 
-def test_streams_read_to_their_end_share_one_connection(client, fake):
-    """The SDK closes a stream at its [DONE]; the end of the body is read so the
-    connection is reused (with a hosted API, a new one costs a TLS handshake)."""
-    for _ in range(3):
-        fake.reply_stream(["one ", "two "])
-        with client.stream("chat", MESSAGES) as stream:
-            assert list(stream.text_deltas()) == ["one ", "two "]
-    assert fake.connections == 1
-
-
 @pytest.mark.parametrize("chunk", [b"[1, 2]", b'"text"', b'{"choices": "none"}'])
 def test_a_streamed_chunk_of_another_shape_is_a_bad_response(client, fake, chunk):
     body = b"data: " + chunk + b"\n\ndata: [DONE]\n\n"
@@ -235,45 +225,6 @@ def test_an_error_event_in_the_middle_of_a_stream_is_an_ai_error(client, fake):
     with pytest.raises(AIError), client.stream("chat", MESSAGES) as stream:
         assert next(stream) == TextDelta("Hi ")
         list(stream)
-
-
-def test_a_stream_closed_early_still_closes_its_connection(client, fake):
-    fake.reply_stream([f"token{i} " for i in range(200)], chunk_delay=0.02)
-    with client.stream("chat", MESSAGES) as stream:
-        assert next(stream) == TextDelta("token0 ")
-    assert fake.client_gone.wait(2), "the server never saw the client go"
-    fake.reply_stream(["one "])
-    with client.stream("chat", MESSAGES) as stream:
-        assert list(stream.text_deltas()) == ["one "]
-    assert fake.connections == 2
-
-
-def test_a_request_the_server_dropped_on_a_kept_alive_connection_is_sent_again(
-    make_client, fake, events
-):
-    """A server may close an idle connection as a request goes out on it (llama.cpp's
-    does after every stream): the request is sent again, not retried as an outage."""
-    client = make_client(SHOPAI_CHAT_RETRIES="0")
-    fake.reply_stream(["one "])
-    with client.stream("chat", MESSAGES) as stream:
-        assert list(stream.text_deltas()) == ["one "]
-    fake.drop_reused()
-    fake.reply_stream(["two "])
-    with client.stream("chat", MESSAGES) as stream:
-        assert list(stream.text_deltas()) == ["two "]
-    assert (fake.dropped, fake.connections) == (1, 2)
-    assert [event.ok for event in events] == [True, True]
-
-
-def test_connections_the_server_closed_while_idle_are_not_used(make_client, fake):
-    client = make_client(SHOPAI_CHAT_RETRIES="0")
-    fake.reply_stream(["one "])
-    with client.stream("chat", MESSAGES) as stream:
-        assert list(stream.text_deltas()) == ["one "]
-    fake.hang_up_connections()
-    fake.reply_chat("two")
-    assert client.chat("chat", MESSAGES).text == "two"
-    assert fake.connections == 2
 
 
 def test_stream_open_failures_are_retried(client, fake):

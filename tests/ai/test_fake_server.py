@@ -190,29 +190,6 @@ def test_client_closing_slow_stream_sets_client_gone(
     assert capfd.readouterr().err == ""  # no traceback from the server thread
 
 
-def test_connections_are_counted_and_a_kept_alive_one_can_be_dropped(fake: FakeOpenAI) -> None:
-    """`drop_reused` spares a connection's first request; `hang_up_connections`
-    closes idle ones. http.client sends each request on the one connection it holds."""
-    import http.client
-
-    connection = http.client.HTTPConnection(fake.host, fake.port, timeout=5)
-    try:
-        fake.drop_reused()
-        connection.request("GET", "/v1/models")
-        assert connection.getresponse().read()
-        with pytest.raises(http.client.RemoteDisconnected):
-            connection.request("GET", "/v1/models")
-            connection.getresponse()
-        connection.close()
-        connection.request("GET", "/v1/models")  # reconnects
-        assert connection.getresponse().read()
-        fake.hang_up_connections()
-        assert connection.sock.recv(1) == b""  # the server's close, seen by the client
-    finally:
-        connection.close()
-    assert (fake.connections, fake.dropped) == (2, 1)
-
-
 def test_embeddings_default_vectors_are_deterministic_unit_vectors(
     fake: FakeOpenAI, client: OpenAI
 ) -> None:

@@ -319,8 +319,6 @@ class FakeOpenAI:
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
         self.stream_disconnects = 0
-        self.connections = 0  # accepted: a client that reuses its connections opens few
-        self.dropped = 0  # requests answered by closing their kept-alive connection
         self.client_gone = threading.Event()
         self.errors: list[BaseException] = []  # unexpected server bugs, never hang-ups
         self._lock = threading.Lock()
@@ -329,7 +327,6 @@ class FakeOpenAI:
         self._routes: dict[str, _Route] = {}
         self._stopping = threading.Event()
         self._released = threading.Event()
-        self._drops = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
@@ -541,19 +538,6 @@ class FakeOpenAI:
         until it has seen what it came for (who is waiting for it), then lets it go."""
         self._released.set()
 
-    def drop_reused(self, count: int = 1) -> None:
-        """Close the connection, without an answer, under the next `count` requests sent
-        on a kept-alive connection (not a connection's first request): what a client
-        sees when the server closed an idle connection just as it sent a request."""
-        with self._lock:
-            self._drops += count
-
-    def hang_up_connections(self) -> None:
-        """Close every open connection now, as a server does with idle ones at its
-        keep-alive timeout; a client must notice before it sends on one again."""
-        if self._server is not None:
-            self._server.hang_up_all()
-
     # scripting: plain HTTP
 
     def serve_file(
@@ -608,14 +592,6 @@ class FakeOpenAI:
             self._ids += 1
             return f"{prefix}-fake{self._ids}"
 
-    def _take_drop(self) -> bool:
-        with self._lock:
-            if self._drops <= 0:
-                return False
-            self._drops -= 1
-            self.dropped += 1
-            return True
-
     def _note_disconnect(self) -> None:
         if self._stopping.is_set():
             return  # we hung up on the client, not the other way round
@@ -652,7 +628,6 @@ class _Server(ThreadingHTTPServer):
         )
         with self._live_lock:
             self._live[request] = thread
-            self.fake.connections += 1
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
@@ -696,7 +671,6 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeOpenAI/1.0"
     sys_version = ""
     server: _Server
-    _answered = 0  # requests read on this connection so far
 
     @property
     def fake(self) -> FakeOpenAI:
@@ -807,10 +781,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         raw = self._read_body()
-        self._answered += 1
-        if self._answered > 1 and self.fake._take_drop():
-            self._hang_up()
-            return
         path, _, query = self.path.partition("?")
         headers = Headers(self.headers.items())
         body = _parse_json(raw)

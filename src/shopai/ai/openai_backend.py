@@ -29,7 +29,6 @@ from .errors import (
     AITimeout,
     AIUnavailable,
 )
-from .keepalive import KeepAliveTransport
 from .types import (
     ChatResult,
     Finished,
@@ -265,9 +264,7 @@ class OpenAIBackend:
             with self._lock:
                 if self._client is None:
                     base_url = self._base_url() if callable(self._base_url) else self._base_url
-                    transport = DeadlineTransport(
-                        KeepAliveTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
-                    )
+                    transport = DeadlineTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
                     self._client = openai.OpenAI(
                         api_key=self._api_key,
                         base_url=base_url,
