@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 
+from . import sqlite_checkpoints
 from .search.tokens import index_text
 
 if TYPE_CHECKING:
@@ -21,12 +22,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run on a thread of their own (see sqlite_checkpoints); this is the net.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={sqlite_checkpoints.SAFETY_NET_PAGES}")
     cursor.close()
 
 
 def configure_engine(engine: Engine) -> None:
     if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
         event.listen(engine, "connect", _sqlite_pragmas)
+        sqlite_checkpoints.install(engine)
     if engine.dialect.name == "postgresql":
         # No triggers can call the normaliser there: the app writes the index itself.
         from .search import pg_index, pgvector
