@@ -319,6 +319,7 @@ class FakeOpenAI:
         self.verbose = verbose
         self.requests: list[RecordedRequest] = []
         self.stream_disconnects = 0
+        self.connections = 0  # accepted: a client that reuses its connections opens few
         self.client_gone = threading.Event()
         self.errors: list[BaseException] = []  # unexpected server bugs, never hang-ups
         self._lock = threading.Lock()
@@ -628,6 +629,7 @@ class _Server(ThreadingHTTPServer):
         )
         with self._live_lock:
             self._live[request] = thread
+            self.fake.connections += 1
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:

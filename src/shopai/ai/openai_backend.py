@@ -29,6 +29,7 @@ from .errors import (
     AITimeout,
     AIUnavailable,
 )
+from .keepalive import StreamFinishingTransport, finishes_streams
 from .types import (
     ChatResult,
     Finished,
@@ -250,9 +251,14 @@ class OpenAIBackend:
         label: str,
         base_url: str | Callable[[], str] | None,
         api_key: str | None,
+        *,
+        finish_streams: bool | None = None,
     ) -> None:
+        """`finish_streams` overrides whether streamed replies keep their connection
+        (`keepalive.finishes_streams`: for https servers)."""
         self.label = label
         self._base_url = base_url
+        self._finish_streams = finish_streams
         self._api_key = api_key or "not-needed"  # local servers ignore it; the SDK wants one
         self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
@@ -264,7 +270,11 @@ class OpenAIBackend:
             with self._lock:
                 if self._client is None:
                     base_url = self._base_url() if callable(self._base_url) else self._base_url
-                    transport = DeadlineTransport(httpx2.HTTPTransport(limits=POOL_LIMITS))
+                    http: httpx2.BaseTransport = httpx2.HTTPTransport(limits=POOL_LIMITS)
+                    finish = self._finish_streams
+                    if finishes_streams(base_url) if finish is None else finish:
+                        http = StreamFinishingTransport(http)
+                    transport = DeadlineTransport(http)
                     self._client = openai.OpenAI(
                         api_key=self._api_key,
                         base_url=base_url,
