@@ -17,7 +17,6 @@ with.
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -41,6 +40,10 @@ class Checkpointer(BackgroundWriter[None]):
         super().__init__(engine, batch_size=1_000_000, linger_seconds=CHECKPOINT_SECONDS)
         self.checkpoints = 0
 
+    def committed(self, _connection: Any) -> None:
+        """The engine's commit event: the log grew."""
+        self(None)
+
     def write(self, batch: list[None]) -> None:
         with self.engine.connect() as connection:
             busy, pages, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
@@ -51,20 +54,23 @@ class Checkpointer(BackgroundWriter[None]):
             log.debug("checkpoint copied %d of %d pages", copied, pages)
 
 
-_INSTALLED: weakref.WeakKeyDictionary[Engine, Checkpointer] = weakref.WeakKeyDictionary()
+_ATTRIBUTE = "shopai_checkpointer"
 
 
 def install(engine: Engine) -> Checkpointer | None:
     """Checkpoint `engine`'s database file off the committing threads (once per engine;
-    its checkpointer is returned again); None for an in-memory database (no log)."""
+    its checkpointer is returned again); None for an in-memory database (no log).
+
+    The checkpointer hangs on the engine, which it refers to: a cycle the collector
+    frees with the engine, so apps built and dropped by the hundred (tests) leave no
+    engines, pools or open files behind. The commit event fires just before the
+    commit itself; the checkpoint waits CHECKPOINT_SECONDS, so it finds it done."""
     if engine.url.database in (None, "", ":memory:"):
         return None
-    if (installed := _INSTALLED.get(engine)) is not None:
+    installed: Checkpointer | None = getattr(engine, _ATTRIBUTE, None)
+    if installed is not None:
         return installed
-    checkpointer = _INSTALLED[engine] = Checkpointer(engine)
-
-    def committed(_connection: Any) -> None:
-        checkpointer(None)
-
-    event.listen(engine, "commit", committed)
+    checkpointer = Checkpointer(engine)
+    setattr(engine, _ATTRIBUTE, checkpointer)
+    event.listen(engine, "commit", checkpointer.committed)
     return checkpointer

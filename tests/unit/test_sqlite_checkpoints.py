@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ def engine(database: Path) -> Iterator[Engine]:
     configure_engine(engine)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    assert checkpointer(engine).flush()  # the table's checkpoint is done with
     yield engine
     engine.dispose()
 
@@ -80,7 +83,7 @@ def test_commits_leave_the_log_to_the_thread_which_checkpoints_once_for_all(
     assert checkpointer(engine).flush(timeout=10)
 
     assert threads == [sqlite_checkpoints.WRITER_NAME]  # 40 commits, one checkpoint
-    assert checkpointer(engine).checkpoints == 1
+    assert checkpointer(engine).checkpoints == 2  # with the fixture's table's
     assert database.stat().st_size > size_before + 1000 * 4096
     with engine.connect() as connection:
         _busy, logged, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
@@ -94,6 +97,23 @@ def test_the_checkpointer_runs_by_itself_after_commits(engine):
     while not threads and time.monotonic() < deadline:
         time.sleep(0.05)
     assert threads and set(threads) == {sqlite_checkpoints.WRITER_NAME}
+
+
+def used_engine(database: Path) -> weakref.ref[Engine]:
+    engine = create_engine(f"sqlite:///{database}")
+    configure_engine(engine)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (v TEXT)"))
+    assert checkpointer(engine).flush()
+    return weakref.ref(engine)
+
+
+def test_an_engine_dropped_with_its_checkpointer_is_freed(database):
+    dropped = used_engine(database)
+    deadline = time.monotonic() + 10  # until the idle writer thread has let go of it
+    while (gc.collect(), dropped())[1] is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert dropped() is None
 
 
 def test_an_in_memory_database_has_no_checkpointer():

@@ -47,7 +47,8 @@ class _FinishingStream(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
-            self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+            # Only the last bytes are kept: image bodies run to megabytes.
+            self._tail = (self._tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
             yield chunk
 
     @property
