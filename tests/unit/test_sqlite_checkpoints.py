@@ -116,5 +116,17 @@ def test_an_engine_dropped_with_its_checkpointer_is_freed(database):
     assert dropped() is None
 
 
+def test_a_removed_database_is_not_checkpointed_into_a_new_file(engine, database):
+    """A throwaway shop (a test's, a benchmark's) removed before the checkpoint is due."""
+    checkpointer(engine).linger_seconds = 60.0  # until flushed
+    write_rows(engine, 2, commits=2)
+    engine.dispose()
+    for leftover in database.parent.glob(database.name + "*"):
+        leftover.unlink()
+    assert checkpointer(engine).flush()
+    assert not database.exists()
+    assert checkpointer(engine).checkpoints == 1  # the fixture's table's, none since
+
+
 def test_an_in_memory_database_has_no_checkpointer():
     assert sqlite_checkpoints.install(create_engine("sqlite://")) is None
