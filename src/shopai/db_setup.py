@@ -24,6 +24,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Checkpoints run on a thread of their own (see sqlite_checkpoints); this is the net.
     cursor.execute(f"PRAGMA wal_autocheckpoint={sqlite_checkpoints.SAFETY_NET_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={sqlite_checkpoints.LOG_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

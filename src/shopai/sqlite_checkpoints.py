@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 0.2
 SAFETY_NET_PAGES = 10_000  # about 40 MB of log at SQLite's default 4 KiB pages
+# A log that grew towards the net in a burst is cut back to this when it restarts:
+# SQLite otherwise keeps the file at its largest size for good.
+LOG_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 WRITER_NAME = "shopai-sqlite-checkpoints"
 
 

@@ -65,7 +65,9 @@ def test_connections_leave_checkpoints_to_the_thread_and_keep_a_safety_net(engin
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        limit = connection.exec_driver_sql("PRAGMA journal_size_limit").scalar()
     assert pages == sqlite_checkpoints.SAFETY_NET_PAGES
+    assert limit == sqlite_checkpoints.LOG_SIZE_LIMIT_BYTES
     assert sqlite_checkpoints.install(engine) is checkpointer(engine)  # one per engine
 
 
