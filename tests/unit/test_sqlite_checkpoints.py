@@ -24,13 +24,28 @@ def database(tmp_path: Path) -> Path:
     return tmp_path / "wal.db"
 
 
-@pytest.fixture
-def engine(database: Path) -> Iterator[Engine]:
+def built_engine(database: Path) -> Engine:
     engine = create_engine(f"sqlite:///{database}")
     configure_engine(engine)
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
     assert checkpointer(engine).flush()  # the table's checkpoint is done with
+    return engine
+
+
+@pytest.fixture
+def engine(database: Path) -> Iterator[Engine]:
+    engine = built_engine(database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def flushed_only(database: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An engine whose checkpointer waits a minute after commits, unless flushed: set
+    before it is built, since a writer thread takes its wait as it starts waiting."""
+    monkeypatch.setattr(sqlite_checkpoints, "CHECKPOINT_SECONDS", 60.0)
+    engine = built_engine(database)
     yield engine
     engine.dispose()
 
@@ -71,12 +86,10 @@ def test_connections_leave_checkpoints_to_the_thread_and_keep_a_safety_net(engin
     assert sqlite_checkpoints.install(engine) is checkpointer(engine)  # one per engine
 
 
-def test_commits_leave_the_log_to_the_thread_which_checkpoints_once_for_all(
-    engine, database, monkeypatch
-):
+def test_commits_leave_the_log_to_the_thread_which_checkpoints_once_for_all(flushed_only, database):
     """Past SQLite's default 1,000 pages, the commits write to the log only (the
     database file does not grow); the checkpointer then copies it all at once."""
-    monkeypatch.setattr(checkpointer(engine), "linger_seconds", 60.0)  # until flushed
+    engine = flushed_only
     threads = checkpoints_by_thread(engine)
     size_before = database.stat().st_size
 
@@ -118,9 +131,9 @@ def test_an_engine_dropped_with_its_checkpointer_is_freed(database):
     assert dropped() is None
 
 
-def test_a_removed_database_is_not_checkpointed_into_a_new_file(engine, database):
+def test_a_removed_database_is_not_checkpointed_into_a_new_file(flushed_only, database):
     """A throwaway shop (a test's, a benchmark's) removed before the checkpoint is due."""
-    checkpointer(engine).linger_seconds = 60.0  # until flushed
+    engine = flushed_only
     write_rows(engine, 2, commits=2)
     engine.dispose()
     for leftover in database.parent.glob(database.name + "*"):
