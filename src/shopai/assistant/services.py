@@ -205,8 +205,7 @@ _CLAIM = (
     .values(answering_until=bindparam("until"), updated_at=bindparam("now"))
 )
 _START_CONVERSATION = insert(Conversation).returning(Conversation.id)
-_ADD_MESSAGE = insert(ChatMessage)
-_ADD_ANSWER = insert(ChatMessage).returning(ChatMessage.id)
+_ADD_MESSAGE = insert(ChatMessage).returning(ChatMessage.id)
 _SAVE_ANSWER = (
     update(ChatMessage)
     .where(ChatMessage.id == bindparam("message_id"))
@@ -263,12 +262,14 @@ def _start_conversation(owner: str, public_id: str, question: str) -> int:
 def _add_messages(conversation_id: int, question: str) -> int:
     """The question, and its answer to come (empty, marked streaming); the answer's id."""
     connection = db.session.connection()
-    connection.execute(
-        _ADD_MESSAGE, {"conversation_id": conversation_id, "role": "user", "content": question}
-    )
-    answer = {"conversation_id": conversation_id, "role": "assistant"}
-    reply = connection.execute(_ADD_ANSWER, {**answer, "status": MessageStatus.STREAMING})
-    return reply.scalar_one()
+    question_row = {"conversation_id": conversation_id, "role": "user", "content": question}
+    connection.execute(_ADD_MESSAGE, question_row)
+    answer_row = {
+        "conversation_id": conversation_id,
+        "role": "assistant",
+        "status": MessageStatus.STREAMING,
+    }
+    return connection.execute(_ADD_MESSAGE, answer_row).scalar_one()
 
 
 def begin_turn(owner: str, public_id: str | None, text: object) -> Turn:
