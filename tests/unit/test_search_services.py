@@ -129,3 +129,24 @@ def test_one_letter_words_match_whole_words_only(app):
     make_product("Kestrel K 7 Speaker", category=make_category("Speakers"))
     make_product("Kite Drone", category=make_category("Drones"))
     assert names(SearchFilters(q="k")) == ["Kestrel K 7 Speaker"]
+
+
+def test_a_statement_built_for_one_search_runs_another_of_its_shape(shop):
+    """Statements are built once per shape (which filters are set) and run with the
+    values of each search: a second category or price range gets its own results, and
+    no new statement."""
+    from shopai.search import statements
+
+    def filtered(category, top):
+        return SearchFilters(q="wireless", category=category, max_price=Decimal(top))
+
+    assert names(filtered(shop["audio"], "250")) == [
+        "Kestrel K7 Wireless Headphones",
+        "Kestrel Buds Mini",
+    ]
+    assert names(filtered(shop["laptops"], "1000")) == []  # and counted: none at all
+    shapes = len(statements._BUILT)
+    assert names(filtered(shop["laptops"], "2000")) == ["Altura Book Pro 16"]
+    assert names(filtered(shop["audio"], "100")) == ["Kestrel Buds Mini"]
+    assert names(filtered(shop["audio"], "10")) == []
+    assert len(statements._BUILT) == shapes

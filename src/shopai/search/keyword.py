@@ -33,6 +33,7 @@ from ..catalog.models import Product
 from ..extensions import db
 from . import tsearch
 from .pg_index import product_fts as _pg_fts
+from .statements import built
 from .tokens import fts5_query, query_terms
 
 RANK_BY_LENGTH = 2  # ts_rank's normalization: divided by the document's length
@@ -126,15 +127,20 @@ def matches(q: str | Words) -> ColumnElement[bool]:
     return Product.id.in_(matching_ids_query(q).scalar_subquery())
 
 
-def matching_ids(q: str, *, in_names: bool = False) -> set[int]:
-    """Every product matching `q` (in the name alone with `in_names`). One pass over the
-    index: asking "does product X match" per id would run the query once per id."""
-    return set(db.session.scalars(matching_ids_query(q, in_names=in_names)))
+def matching_ids(q: str | dict[str, str], *, in_names: bool = False) -> set[int]:
+    """Every product matching `q` (in the name alone with `in_names`); `q` may be its
+    `Words.params` already. One pass over the index: asking "does product X match" per
+    id would run the query once per id."""
+    statement = built(
+        ("matching_ids", in_names), lambda: matching_ids_query(Words.bound(), in_names=in_names)
+    )
+    params = q if isinstance(q, dict) else Words.params(q)
+    return set(db.session.scalars(statement, params))
 
 
-def names_matching(q: str, ids: Sequence[int]) -> set[int]:
-    """Those of `ids` whose name alone matches every term of `q`: an exact product or
-    brand name must stay first, whatever the vectors say."""
+def names_matching(q: str | dict[str, str], ids: Sequence[int]) -> set[int]:
+    """Those of `ids` whose name alone matches every term of `q` (or its `Words.params`):
+    an exact product or brand name must stay first, whatever the vectors say."""
     return matching_ids(q, in_names=True) & set(ids) if ids else set()
 
 
@@ -157,13 +163,13 @@ def count(query: Select[Any] | None, q: str | Words, *, in_names: bool = False) 
     return int(db.session.scalar(counting(query, q, in_names=in_names)) or 0)
 
 
-def ranked(query: Select[Any] | None, q: str) -> Select[Any]:
+def ranked(query: Select[Any] | None, q: str | Words) -> Select[Any]:
     """`query` (ids of `Product`) restricted to matches of `q`, best first: bm25 with the
     name weighted most (SQLite), ts_rank with the same weights (PostgreSQL). With None,
     the ids of the whole catalog's matches, ranked in the index alone (joining the
     product table to every match, to filter nothing, doubled the cost on SQLite). Every
     match is scored: for a page of results, `ranking` orders them for less."""
-    expression = Words.of(q).every_field
+    expression = _words(q).every_field
     index = _index()
     condition, score = index.match(expression), index.score(expression)
     if query is None:  # the index's id is the product's id (see the migrations)

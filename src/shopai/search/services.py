@@ -27,6 +27,7 @@ from ..catalog.models import Category, Product
 from ..extensions import db
 from . import cards, keyword, ranking
 from .embeddings import query_vector, vector_index
+from .statements import built
 
 Sort = Literal["relevance", "price_asc", "price_desc", "newest", "name"]
 SORTS: dict[str, str] = {
@@ -69,14 +70,72 @@ class RankedPage(Pagination):
         return int(self._query_args["total"])
 
 
-def _filtered(query: Select[Any], filters: SearchFilters) -> Select[Any]:
-    if filters.category is not None:
-        query = query.where(Product.category_id == filters.category.id)
-    if filters.min_price is not None:
-        query = query.where(Product.price >= filters.min_price)
-    if filters.max_price is not None:
-        query = query.where(Product.price <= filters.max_price)
+FilterNames = frozenset[str]  # the names of the filters set: a statement's shape
+
+
+def _filter_values(filters: SearchFilters) -> dict[str, Any]:
+    """The filters set, by the name of their bind parameter (`_bound_filters`)."""
+    values = {
+        "category_id": filters.category.id if filters.category is not None else None,
+        "min_price": filters.min_price,
+        "max_price": filters.max_price,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _bound_filters(query: Select[Any], names: FilterNames) -> Select[Any]:
+    """`query` within the filters `names`, as bind parameters of those names."""
+    if "category_id" in names:
+        query = query.where(Product.category_id == bindparam("category_id"))
+    if "min_price" in names:
+        query = query.where(Product.price >= bindparam("min_price"))
+    if "max_price" in names:
+        query = query.where(Product.price <= bindparam("max_price"))
     return query
+
+
+def _filtered(query: Select[Any], filters: SearchFilters) -> Select[Any]:
+    """`query` within `filters`, their values in the statement (for `db.paginate`)."""
+    values = _filter_values(filters)
+    return _bound_filters(query, frozenset(values)).params(values)
+
+
+def _matching(names: FilterNames) -> Select[Any] | None:
+    """The ids of the products within the filters `names`; None without filters (the
+    full-text index alone answers then)."""
+    return _bound_filters(select(Product.id), names) if names else None
+
+
+def _counted(names: FilterNames) -> Select[Any] | None:
+    return _bound_filters(select(func.count(Product.id)), names) if names else None
+
+
+def _count(names: FilterNames, params: dict[str, Any]) -> int:
+    """How many products within the filters `names` match the words in `params`."""
+    statement = built(
+        ("count", names), lambda: keyword.counting(_counted(names), keyword.Words.bound())
+    )
+    return int(db.session.scalar(statement, params) or 0)
+
+
+def _keyword_ranked(names: FilterNames) -> Select[Any]:
+    """Full-text matches within the filters `names`, best first, from `offset`, at
+    most `limit`."""
+    return built(
+        ("keyword_ranked", names),
+        lambda: (
+            keyword.ranked(_matching(names), keyword.Words.bound())
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        ),
+    )
+
+
+def _search_params(filters: SearchFilters) -> tuple[FilterNames, dict[str, Any]]:
+    """A search's shape (the filters set) and its parameters: the filters' values
+    and the query's words as the database matches them."""
+    values = _filter_values(filters)
+    return frozenset(values), {**keyword.Words.params(filters.q), **values}
 
 
 def _unfiltered(filters: SearchFilters) -> bool:
@@ -98,11 +157,17 @@ def _similar(filters: SearchFilters) -> list[int]:
     )
     if not ranked or _unfiltered(filters):
         return ranked
-    # Filters apply after the vector scan, hence the deeper look: the nearest products
+    # FilterNames apply after the vector scan, hence the deeper look: the nearest products
     # are often in other categories or prices.
-    allowed = set(
-        db.session.scalars(_filtered(select(Product.id), filters).where(Product.id.in_(ranked)))
+    values = _filter_values(filters)
+    names = frozenset(values)
+    within = built(
+        ("within", names),
+        lambda: _bound_filters(select(Product.id), names).where(
+            Product.id.in_(bindparam("ids", expanding=True))
+        ),
     )
+    allowed = set(db.session.scalars(within, {**values, "ids": ranked}))
     return [pid for pid in ranked if pid in allowed][:VECTOR_POOL]
 
 
@@ -157,30 +222,7 @@ def _first_tier_page(
     return statement.join(hits, hits.c.id == Product.id).order_by(hits.c.score, hits.c.id)
 
 
-_UNFILTERED_PAGES: dict[tuple[str, int, bool], Select[Any]] = {}
-
-
-def _unfiltered_page(*, as_cards: bool) -> Select[Any]:
-    """`_first_tier_page` without filters, built once per database kind (and window):
-    building it and keying it for SQLAlchemy's statement cache cost the search page as
-    much as the database's own work."""
-    key = (db.engine.dialect.name, ranking.WINDOW, as_cards)
-    statement = _UNFILTERED_PAGES.get(key)
-    if statement is None:
-        built = _first_tier_page(None, None, as_cards=as_cards)
-        statement = _UNFILTERED_PAGES.setdefault(key, built)
-    return statement
-
-
-def _ranked_page(
-    q: str,
-    matching: Select[Any] | None,
-    counted: Select[Any] | None,
-    page: int,
-    per_page: int,
-    *,
-    as_cards: bool,
-) -> RankedPage:
+def _ranked_page(filters: SearchFilters, page: int, per_page: int, *, as_cards: bool) -> RankedPage:
     """A page of full-text matches in the order of `ranking`, and how many match.
 
     Most pages lie among the first tier's ranked matches (products named by the query):
@@ -189,18 +231,20 @@ def _ranked_page(
     the driver's overhead than in the database's own work. A page reaching past them
     is assembled by `ranking.page_ids`."""
     offset = (page - 1) * per_page
-    if matching is None:
-        statement = _unfiltered_page(as_cards=as_cards)
-    else:
-        statement = _first_tier_page(matching, counted, as_cards=as_cards)
-    params = {**keyword.Words.params(q), "limit": per_page, "offset": offset}
-    result = db.session.execute(statement, params)
+    names, params = _search_params(filters)
+    statement = built(
+        ("first_tier_page", ranking.WINDOW, as_cards, names),
+        lambda: _first_tier_page(_matching(names), _counted(names), as_cards=as_cards),
+    )
+    result = db.session.execute(statement, {**params, "limit": per_page, "offset": offset})
     rows = result.all() if as_cards else result.unique().all()
-    found = int(rows[0][-1]) if rows else keyword.count(counted, q)
+    found = int(rows[0][-1]) if rows else _count(names, params)
     if len(rows) == per_page or offset + len(rows) >= found:
         items = cards.from_rows(rows) if as_cards else [row[0] for row in rows]
     else:  # the page reaches past the first tier's window
-        ids = ranking.page_ids(matching, counted, q, found, offset, per_page)
+        matching = None if not names else _filtered(select(Product.id), filters)
+        counted = None if not names else _filtered(select(func.count(Product.id)), filters)
+        ids = ranking.page_ids(matching, counted, filters.q, found, offset, per_page)
         items = _products_in_order(ids, as_cards=as_cards)
     return RankedPage(page=page, per_page=per_page, items=items, total=found)
 
@@ -214,12 +258,14 @@ def _listing(filters: SearchFilters) -> Select[Any]:
 
 
 def _fused_block(
-    q: str, matching: Select[Any] | None, similar: list[int]
+    names: FilterNames, params: dict[str, Any], similar: list[int]
 ) -> tuple[list[int], list[int]]:
-    """The first KEYWORD_POOL full-text hits of `q` among `matching` (None: the whole
-    catalog), and those hits fused with the vector hits `similar`, best first."""
-    keyword_ids = list(db.session.scalars(keyword.ranked(matching, q).limit(KEYWORD_POOL)))
-    return keyword_ids, fuse(keyword_ids, similar, keyword.names_matching(q, keyword_ids))
+    """The first KEYWORD_POOL full-text hits of a search (`_search_params`), and those
+    hits fused with the vector hits `similar`, best first."""
+    pool = {**params, "limit": KEYWORD_POOL, "offset": 0}
+    keyword_ids = list(db.session.scalars(_keyword_ranked(names), pool))
+    first = keyword.names_matching(params, keyword_ids)
+    return keyword_ids, fuse(keyword_ids, similar, first)
 
 
 def best_ids(filters: SearchFilters, limit: int) -> list[int]:
@@ -236,8 +282,7 @@ def best_ids(filters: SearchFilters, limit: int) -> list[int]:
         return [
             product.id for product in search_products(filters, 1, limit, by_meaning=False).items
         ]
-    matching = None if _unfiltered(filters) else _filtered(select(Product.id), filters)
-    return _fused_block(filters.q, matching, similar)[1][:limit]
+    return _fused_block(*_search_params(filters), similar)[1][:limit]
 
 
 def search_products(
@@ -266,33 +311,31 @@ def search_products(
         return db.paginate(ordered, page=page, per_page=per_page, error_out=False, count=True)
 
     offset = (page - 1) * per_page
-    # Without filters, matches are counted and ranked in the full-text index alone.
-    unfiltered = _unfiltered(filters)
-    matching = None if unfiltered else _filtered(select(Product.id), filters)
-    counted = None if unfiltered else _filtered(select(func.count(Product.id)), filters)
     if not similar:  # full-text alone: only this page is ranked and fetched
-        return _ranked_page(filters.q, matching, counted, page, per_page, as_cards=as_cards)
+        return _ranked_page(filters, page, per_page, as_cards=as_cards)
 
-    total = keyword.count(counted, filters.q)
+    # Without filters, matches are counted and ranked in the full-text index alone.
+    names, params = _search_params(filters)
+    total = _count(names, params)
 
     # The first KEYWORD_POOL full-text hits and the vector hits are fused once into a
     # block; later pages continue in bm25 order after it. (Fusing a pool that grew
     # with the page number reordered earlier pages: products shown twice or never.)
-    keyword_ids, block = _fused_block(filters.q, matching, similar)
+    keyword_ids, block = _fused_block(names, params, similar)
     if total > len(keyword_ids):  # some matches lie beyond the pool: count the union
         also = len(set(similar) - keyword.matching_ids(filters.q))
     else:
         also = len(set(similar) - set(keyword_ids))
     ids = block[offset : offset + per_page]
     if len(ids) < per_page and total > len(keyword_ids):
-        ids += _after_block(filters, matching, block, len(keyword_ids), offset, per_page - len(ids))
+        ids += _after_block(names, params, block, len(keyword_ids), offset, per_page - len(ids))
     items = _products_in_order(ids, as_cards=as_cards)
     return RankedPage(page=page, per_page=per_page, items=items, total=total + also)
 
 
 def _after_block(
-    filters: SearchFilters,
-    matching: Select[Any] | None,
+    names: FilterNames,
+    params: dict[str, Any],
     block: list[int],
     pooled: int,
     offset: int,
@@ -305,7 +348,6 @@ def _after_block(
     # Vector hits that bm25 ranks past the pool sit in the block already: skipping them
     # shifts the rest by at most their number, so that many more are read.
     margin = len(block) - pooled
-    rest = db.session.scalars(
-        keyword.ranked(matching, filters.q).offset(pooled).limit(start + count + margin)
-    )
+    window = {**params, "offset": pooled, "limit": start + count + margin}
+    rest = db.session.scalars(_keyword_ranked(names), window)
     return [pid for pid in rest if pid not in in_block][start : start + count]
