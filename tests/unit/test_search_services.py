@@ -133,20 +133,34 @@ def test_one_letter_words_match_whole_words_only(app):
 
 def test_a_statement_built_for_one_search_runs_another_of_its_shape(shop):
     """Statements are built once per shape (which filters are set) and run with the
-    values of each search: a second category or price range gets its own results, and
-    no new statement."""
+    values of each search: another category or price range gets its own results, a
+    search of another shape its own statement, and no search builds one again."""
     from shopai.search import statements
 
-    def filtered(category, top):
-        return SearchFilters(q="wireless", category=category, max_price=Decimal(top))
+    def search(**filters):
+        return search_products(SearchFilters(q="wireless", **filters), 1, 10)
 
-    assert names(filtered(shop["audio"], "250")) == [
+    def found(**filters):
+        return [p.name for p in search(**filters).items]
+
+    assert found() == ["Kestrel K7 Wireless Headphones", "Kestrel Buds Mini", "Altura Book Pro 16"]
+    assert found(category=shop["audio"], max_price=Decimal("250")) == [
         "Kestrel K7 Wireless Headphones",
         "Kestrel Buds Mini",
     ]
-    assert names(filtered(shop["laptops"], "1000")) == []  # and counted: none at all
-    shapes = len(statements._BUILT)
-    assert names(filtered(shop["laptops"], "2000")) == ["Altura Book Pro 16"]
-    assert names(filtered(shop["audio"], "100")) == ["Kestrel Buds Mini"]
-    assert names(filtered(shop["audio"], "10")) == []
-    assert len(statements._BUILT) == shapes
+    assert found(min_price=Decimal("100")) == [
+        "Kestrel K7 Wireless Headphones",
+        "Altura Book Pro 16",
+    ]
+    assert found(min_price=Decimal("1000")) == ["Altura Book Pro 16"]  # no name holds it
+    none = search(category=shop["laptops"], max_price=Decimal("1000"))
+    assert (none.items, none.total) == ([], 0)
+    shape = frozenset({"category_id", "max_price"})
+    assert any(shape in key and "first_tier_page" in key for key in statements._BUILT)
+    built = len(statements._BUILT)
+
+    assert found(category=shop["laptops"], max_price=Decimal("2000")) == ["Altura Book Pro 16"]
+    assert found(min_price=Decimal("500")) == ["Altura Book Pro 16"]
+    assert found(category=shop["audio"], max_price=Decimal("100")) == ["Kestrel Buds Mini"]
+    assert search(category=shop["audio"], max_price=Decimal("10")).total == 0
+    assert len(statements._BUILT) == built

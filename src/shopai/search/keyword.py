@@ -127,10 +127,11 @@ def matches(q: str | Words) -> ColumnElement[bool]:
     return Product.id.in_(matching_ids_query(q).scalar_subquery())
 
 
-def matching_ids(q: str | dict[str, str], *, in_names: bool = False) -> set[int]:
-    """Every product matching `q` (in the name alone with `in_names`); `q` may be its
-    `Words.params` already. One pass over the index: asking "does product X match" per
-    id would run the query once per id."""
+def matching_ids(q: str | dict[str, Any], *, in_names: bool = False) -> set[int]:
+    """Every product matching `q` (in the name alone with `in_names`); `q` may be the
+    parameters of a search, holding its `Words.params` (other keys are ignored). One
+    pass over the index: asking "does product X match" per id would run the query once
+    per id."""
     statement = built(
         ("matching_ids", in_names), lambda: matching_ids_query(Words.bound(), in_names=in_names)
     )
@@ -138,8 +139,9 @@ def matching_ids(q: str | dict[str, str], *, in_names: bool = False) -> set[int]
     return set(db.session.scalars(statement, params))
 
 
-def names_matching(q: str | dict[str, str], ids: Sequence[int]) -> set[int]:
-    """Those of `ids` whose name alone matches every term of `q` (or its `Words.params`):
+def names_matching(q: str | dict[str, Any], ids: Sequence[int]) -> set[int]:
+    """Those of `ids` whose name alone matches every term of `q` (or of the search whose
+    parameters `q` is, as for `matching_ids`):
     an exact product or brand name must stay first, whatever the vectors say."""
     return matching_ids(q, in_names=True) & set(ids) if ids else set()
 

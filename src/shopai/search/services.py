@@ -70,7 +70,7 @@ class RankedPage(Pagination):
         return int(self._query_args["total"])
 
 
-FilterNames = frozenset[str]  # the names of the filters set: a statement's shape
+Shape = frozenset[str]  # the filters a search sets: what its statements' structure depends on
 
 
 def _filter_values(filters: SearchFilters) -> dict[str, Any]:
@@ -83,13 +83,13 @@ def _filter_values(filters: SearchFilters) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _bound_filters(query: Select[Any], names: FilterNames) -> Select[Any]:
-    """`query` within the filters `names`, as bind parameters of those names."""
-    if "category_id" in names:
+def _bound_filters(query: Select[Any], shape: Shape) -> Select[Any]:
+    """`query` within the filters of `shape`, as bind parameters of their names."""
+    if "category_id" in shape:
         query = query.where(Product.category_id == bindparam("category_id"))
-    if "min_price" in names:
+    if "min_price" in shape:
         query = query.where(Product.price >= bindparam("min_price"))
-    if "max_price" in names:
+    if "max_price" in shape:
         query = query.where(Product.price <= bindparam("max_price"))
     return query
 
@@ -100,38 +100,40 @@ def _filtered(query: Select[Any], filters: SearchFilters) -> Select[Any]:
     return _bound_filters(query, frozenset(values)).params(values)
 
 
-def _matching(names: FilterNames) -> Select[Any] | None:
-    """The ids of the products within the filters `names`; None without filters (the
-    full-text index alone answers then)."""
-    return _bound_filters(select(Product.id), names) if names else None
+def _matching(shape: Shape) -> Select[Any] | None:
+    """The ids of the products within the filters of `shape`; None without filters:
+    matches are then ranked in the full-text index alone."""
+    return _bound_filters(select(Product.id), shape) if shape else None
 
 
-def _counted(names: FilterNames) -> Select[Any] | None:
-    return _bound_filters(select(func.count(Product.id)), names) if names else None
+def _counted(shape: Shape) -> Select[Any] | None:
+    """A count of the products within the filters of `shape`; None without filters:
+    matches are then counted in the full-text index alone."""
+    return _bound_filters(select(func.count(Product.id)), shape) if shape else None
 
 
-def _count(names: FilterNames, params: dict[str, Any]) -> int:
-    """How many products within the filters `names` match the words in `params`."""
+def _count(shape: Shape, params: dict[str, Any]) -> int:
+    """How many products within the filters of `shape` match the words in `params`."""
     statement = built(
-        ("count", names), lambda: keyword.counting(_counted(names), keyword.Words.bound())
+        ("count", shape), lambda: keyword.counting(_counted(shape), keyword.Words.bound())
     )
     return int(db.session.scalar(statement, params) or 0)
 
 
-def _keyword_ranked(names: FilterNames) -> Select[Any]:
-    """Full-text matches within the filters `names`, best first, from `offset`, at
+def _keyword_ranked(shape: Shape) -> Select[Any]:
+    """Full-text matches within the filters of `shape`, best first, from `offset`, at
     most `limit`."""
     return built(
-        ("keyword_ranked", names),
+        ("keyword_ranked", shape),
         lambda: (
-            keyword.ranked(_matching(names), keyword.Words.bound())
+            keyword.ranked(_matching(shape), keyword.Words.bound())
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         ),
     )
 
 
-def _search_params(filters: SearchFilters) -> tuple[FilterNames, dict[str, Any]]:
+def _search_params(filters: SearchFilters) -> tuple[Shape, dict[str, Any]]:
     """A search's shape (the filters set) and its parameters: the filters' values
     and the query's words as the database matches them."""
     values = _filter_values(filters)
@@ -139,7 +141,7 @@ def _search_params(filters: SearchFilters) -> tuple[FilterNames, dict[str, Any]]
 
 
 def _unfiltered(filters: SearchFilters) -> bool:
-    return filters == SearchFilters(q=filters.q, sort=filters.sort)
+    return not _filter_values(filters)
 
 
 def _similar(filters: SearchFilters) -> list[int]:
@@ -157,13 +159,13 @@ def _similar(filters: SearchFilters) -> list[int]:
     )
     if not ranked or _unfiltered(filters):
         return ranked
-    # FilterNames apply after the vector scan, hence the deeper look: the nearest products
+    # Filters apply after the vector scan, hence the deeper look: the nearest products
     # are often in other categories or prices.
     values = _filter_values(filters)
-    names = frozenset(values)
+    shape = frozenset(values)
     within = built(
-        ("within", names),
-        lambda: _bound_filters(select(Product.id), names).where(
+        ("within", shape),
+        lambda: _bound_filters(select(Product.id), shape).where(
             Product.id.in_(bindparam("ids", expanding=True))
         ),
     )
@@ -231,19 +233,19 @@ def _ranked_page(filters: SearchFilters, page: int, per_page: int, *, as_cards: 
     the driver's overhead than in the database's own work. A page reaching past them
     is assembled by `ranking.page_ids`."""
     offset = (page - 1) * per_page
-    names, params = _search_params(filters)
+    shape, params = _search_params(filters)
     statement = built(
-        ("first_tier_page", ranking.WINDOW, as_cards, names),
-        lambda: _first_tier_page(_matching(names), _counted(names), as_cards=as_cards),
+        ("first_tier_page", ranking.WINDOW, as_cards, shape),
+        lambda: _first_tier_page(_matching(shape), _counted(shape), as_cards=as_cards),
     )
     result = db.session.execute(statement, {**params, "limit": per_page, "offset": offset})
     rows = result.all() if as_cards else result.unique().all()
-    found = int(rows[0][-1]) if rows else _count(names, params)
+    found = int(rows[0][-1]) if rows else _count(shape, params)
     if len(rows) == per_page or offset + len(rows) >= found:
         items = cards.from_rows(rows) if as_cards else [row[0] for row in rows]
     else:  # the page reaches past the first tier's window
-        matching = None if not names else _filtered(select(Product.id), filters)
-        counted = None if not names else _filtered(select(func.count(Product.id)), filters)
+        matching = None if not shape else _filtered(select(Product.id), filters)
+        counted = None if not shape else _filtered(select(func.count(Product.id)), filters)
         ids = ranking.page_ids(matching, counted, filters.q, found, offset, per_page)
         items = _products_in_order(ids, as_cards=as_cards)
     return RankedPage(page=page, per_page=per_page, items=items, total=found)
@@ -258,12 +260,12 @@ def _listing(filters: SearchFilters) -> Select[Any]:
 
 
 def _fused_block(
-    names: FilterNames, params: dict[str, Any], similar: list[int]
+    shape: Shape, params: dict[str, Any], similar: list[int]
 ) -> tuple[list[int], list[int]]:
     """The first KEYWORD_POOL full-text hits of a search (`_search_params`), and those
     hits fused with the vector hits `similar`, best first."""
     pool = {**params, "limit": KEYWORD_POOL, "offset": 0}
-    keyword_ids = list(db.session.scalars(_keyword_ranked(names), pool))
+    keyword_ids = list(db.session.scalars(_keyword_ranked(shape), pool))
     first = keyword.names_matching(params, keyword_ids)
     return keyword_ids, fuse(keyword_ids, similar, first)
 
@@ -314,27 +316,26 @@ def search_products(
     if not similar:  # full-text alone: only this page is ranked and fetched
         return _ranked_page(filters, page, per_page, as_cards=as_cards)
 
-    # Without filters, matches are counted and ranked in the full-text index alone.
-    names, params = _search_params(filters)
-    total = _count(names, params)
+    shape, params = _search_params(filters)
+    total = _count(shape, params)
 
     # The first KEYWORD_POOL full-text hits and the vector hits are fused once into a
     # block; later pages continue in bm25 order after it. (Fusing a pool that grew
     # with the page number reordered earlier pages: products shown twice or never.)
-    keyword_ids, block = _fused_block(names, params, similar)
+    keyword_ids, block = _fused_block(shape, params, similar)
     if total > len(keyword_ids):  # some matches lie beyond the pool: count the union
         also = len(set(similar) - keyword.matching_ids(filters.q))
     else:
         also = len(set(similar) - set(keyword_ids))
     ids = block[offset : offset + per_page]
     if len(ids) < per_page and total > len(keyword_ids):
-        ids += _after_block(names, params, block, len(keyword_ids), offset, per_page - len(ids))
+        ids += _after_block(shape, params, block, len(keyword_ids), offset, per_page - len(ids))
     items = _products_in_order(ids, as_cards=as_cards)
     return RankedPage(page=page, per_page=per_page, items=items, total=total + also)
 
 
 def _after_block(
-    names: FilterNames,
+    shape: Shape,
     params: dict[str, Any],
     block: list[int],
     pooled: int,
@@ -349,5 +350,5 @@ def _after_block(
     # shifts the rest by at most their number, so that many more are read.
     margin = len(block) - pooled
     window = {**params, "offset": pooled, "limit": start + count + margin}
-    rest = db.session.scalars(_keyword_ranked(names), window)
+    rest = db.session.scalars(_keyword_ranked(shape), window)
     return [pid for pid in rest if pid not in in_block][start : start + count]
