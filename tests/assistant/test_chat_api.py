@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from shopai.ai_service import flush_usage
 from shopai.assistant.models import ChatMessage, Conversation
-from shopai.assistant.prompt import SYSTEM_PROMPT
+from shopai.assistant.prompt import RECITED_RULES, SYSTEM_PROMPT
 from shopai.catalog.models import Product
 from shopai.db_types import utcnow
 from shopai.extensions import db
@@ -575,3 +576,17 @@ def test_the_model_is_asked_not_to_loop_or_run_on(shopper, fake_ai):
     body = fake_ai.requests_to("/chat/completions")[-1].body
     assert body["frequency_penalty"] > 0 and "Shopper:" in body["stop"]
     assert body["stream"] is True and body["max_completion_tokens"] == 300
+    assert len(body["stop"]) <= 4  # what OpenAI's API accepts
+
+
+def test_the_embedded_model_stops_where_it_would_recite_its_rules(shop, shopper, fake_ai):
+    settings = shop.config["SHOPAI_AI"]
+    chat = replace(settings.feature("chat"), backend="local")
+    shop.config["SHOPAI_AI"] = replace(settings, features={**settings.features, "chat": chat})
+    try:
+        fake_ai.reply_chat("ok")  # the client was built for the fake: only the setting changed
+        ask(shopper, "a speaker")
+    finally:
+        shop.config["SHOPAI_AI"] = settings
+    stop = fake_ai.requests_to("/chat/completions")[-1].body["stop"]
+    assert "Shopper:" in stop and set(RECITED_RULES) <= set(stop)

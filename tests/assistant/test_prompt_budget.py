@@ -8,7 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from shopai.assistant.prompt import EMBEDDED, HOSTED, _one_line, build_messages
+from shopai.assistant.prompt import (
+    EMBEDDED,
+    HOSTED,
+    RECITED_RULES,
+    SYSTEM_PROMPT,
+    _one_line,
+    build_messages,
+)
 from shopai.assistant.services import prompt_budget
 
 
@@ -56,3 +63,9 @@ def test_the_budget_follows_the_backend_and_the_setting(shop):
         assert prompt_budget() == EMBEDDED
     finally:
         shop.config["SHOPAI_AI"] = settings
+
+
+def test_the_recited_rules_are_openings_of_the_system_prompts_rules():
+    """The embedded model's stop strings follow the prompt: a rule reworded without its
+    opening here would be recited again."""
+    assert [opening for opening in RECITED_RULES if opening not in SYSTEM_PROMPT] == []

@@ -38,7 +38,7 @@ from ..templating import image_url, money
 from ..usage.budget import recently_spent_today
 from .guard import ProductFacts, ReplyGuard, amounts_in
 from .models import TITLE_CHARS, ChatMessage, Conversation, MessageStatus
-from .prompt import EMBEDDED, HOSTED, PromptBudget, build_messages
+from .prompt import EMBEDDED, HOSTED, RECITED_RULES, PromptBudget, build_messages
 from .render import render_reply
 from .retrieval import Retrieval, retrieve
 
@@ -363,12 +363,16 @@ def search_only_reply(retrieval: Retrieval) -> str:
     return "\n".join(lines)
 
 
+def _embedded_chat() -> bool:
+    """Whether the chat model is the embedded one (small, on this machine's CPU)."""
+    return bool(current_app.config["SHOPAI_AI"].feature("chat").backend == "local")
+
+
 def prompt_budget() -> PromptBudget:
     """The prompt's size for the chat backend: compact for the embedded model (its first
     token waits for the whole prompt to be read), SHOPAI_CHAT_PROMPT_PRODUCTS overriding
     the number of products listed."""
-    backend = current_app.config["SHOPAI_AI"].feature("chat").backend
-    budget = EMBEDDED if backend == "local" else HOSTED
+    budget = EMBEDDED if _embedded_chat() else HOSTED
     products = current_app.config["SHOPAI_CHAT_PROMPT_PRODUCTS"]
     return replace(budget, products=products) if products else budget
 
@@ -384,6 +388,14 @@ def _budget_left() -> bool:
 # Where a model that runs on past its answer starts imitating its prompt: the small
 # embedded model also writes "Shopper:" mid-line (seen in bench/assistant.py).
 STOP_AT = ["Shopper:", "\nProducts (from the shop"]
+
+
+def stop_strings() -> list[str]:
+    """Where the model's answer ends: STOP_AT, and for the embedded model the openings
+    of its rules too (`prompt.RECITED_RULES`)."""
+    return STOP_AT + list(RECITED_RULES) if _embedded_chat() else STOP_AT
+
+
 UNAVAILABLE = "The assistant model is unavailable right now: this is a search-only answer."
 BUDGET_SPENT = "The assistant has used today's budget: this is a search-only answer."
 CUT_OFF = "The answer was cut off. Try asking again."
@@ -423,7 +435,7 @@ def run_turn(turn: Turn, who: str | None = None) -> Generator[Event, None, None]
                     max_tokens=current_app.config["SHOPAI_CHAT_MAX_REPLY_TOKENS"],
                     temperature=0.3,
                     frequency_penalty=0.5,
-                    stop=STOP_AT,
+                    stop=stop_strings(),
                 )
             except AIError as exc:
                 raise _Limited(UNAVAILABLE) from exc
