@@ -140,10 +140,6 @@ def _search_params(filters: SearchFilters) -> tuple[Shape, dict[str, Any]]:
     return frozenset(values), {**keyword.Words.params(filters.q), **values}
 
 
-def _unfiltered(filters: SearchFilters) -> bool:
-    return not _filter_values(filters)
-
-
 def _similar(filters: SearchFilters) -> list[int]:
     """Products near the query in meaning and within the filters, nearest first."""
     index = vector_index()
@@ -153,15 +149,15 @@ def _similar(filters: SearchFilters) -> list[int]:
     vector = query_vector(filters.q)
     if vector is None:
         return []
-    depth = VECTOR_POOL if _unfiltered(filters) else VECTOR_POOL * FILTERED_DEPTH
+    values = _filter_values(filters)
+    depth = VECTOR_POOL * FILTERED_DEPTH if values else VECTOR_POOL
     ranked = _close_to_the_best(
         index.nearest(vector, depth, current_app.config["SHOPAI_SEARCH_MIN_SIMILARITY"])
     )
-    if not ranked or _unfiltered(filters):
+    if not ranked or not values:
         return ranked
     # Filters apply after the vector scan, hence the deeper look: the nearest products
     # are often in other categories or prices.
-    values = _filter_values(filters)
     shape = frozenset(values)
     within = built(
         ("within", shape),
